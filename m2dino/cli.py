@@ -1,0 +1,47 @@
+"""``python -m m2dino <verb> [hydra overrides]``: one dispatcher over the modules in ``m2dino/commands``.
+
+Each verb is a module ``m2dino/commands/<verb>.py`` with a one-line ``HELP`` and ``main(argv: list[str]) -> int``;
+adding a verb means adding a file, nothing else.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import m2dino.commands as _commands
+
+
+def verbs() -> dict[str, str]:
+    """Verb -> one-line help, for every module in ``m2dino.commands``."""
+    out = {}
+    for info in sorted(pkgutil.iter_modules(_commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"m2dino.commands.{info.name}")
+        out[info.name] = getattr(mod, "HELP", "")
+    return out
+
+
+def usage() -> str:
+    lines = ["usage: python -m m2dino <verb> [hydra overrides, e.g. profile=smoke]", "", "verbs:"]
+    lines += [f"  {v:<10} {h}" for v, h in verbs().items()]
+    lines += ["", "Overrides use Hydra syntax (key=value, group=option); see m2dino/conf/ for every key."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    verb, rest = argv[0], argv[1:]
+    known = verbs()
+    if verb not in known:
+        print(f"m2dino: unknown verb {verb!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    mod = importlib.import_module(f"m2dino.commands.{verb}")
+    if rest and rest[0] in ("-h", "--help"):
+        print(f"python -m m2dino {verb} [overrides]\n\n{(mod.__doc__ or known[verb]).strip()}")
+        return 0
+    return int(mod.main(rest) or 0)

@@ -1,0 +1,1 @@
+"""One module per CLI verb: ``HELP`` (one line) and ``main(argv) -> int``."""

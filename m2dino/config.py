@@ -1,0 +1,37 @@
+"""One configuration for notebooks, CLI and tests: Hydra's compose API over the tree in ``m2dino/conf``."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+PROFILE_ENV = "M2DINO_PROFILE"
+
+
+def load(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose the config with Hydra overrides, e.g. ``load(["profile=smoke", "paradigm=single"])``.
+
+    Without a ``profile=`` override, the ``M2DINO_PROFILE`` environment variable picks the profile (demo if unset).
+    Safe to call repeatedly (notebooks re-run cells): it does not leave Hydra's global state initialised.
+    """
+    overrides = list(overrides)
+    if not any(o.split("=", 1)[0].lstrip("+~") == "profile" for o in overrides) and os.environ.get(PROFILE_ENV):
+        overrides.append(f"profile={os.environ[PROFILE_ENV]}")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="m2dino"):
+        cfg = compose(config_name="config", overrides=overrides)
+    OmegaConf.set_readonly(cfg, False)
+    return cfg
+
+
+def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None) -> str:
+    """A short stable hash of the resolved config (or of some of its top-level keys), for caching results."""
+    c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if keys is not None:
+        c = {k: c.get(k) for k in keys}
+    return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -1,0 +1,32 @@
+"""Absolute paths of the companion, so notebooks and the CLI work from any working directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent
+DATA = REPO / "data"
+RESULTS = REPO / "results"
+FIGURES = REPO / "figures"
+NOTEBOOKS = REPO / "notebooks"
+
+
+def results_dir(cfg=None) -> Path:
+    """Where runs and tables go: ``cfg.results_dir`` if set, else ``<repo>/results/<profile>``."""
+    base = Path(cfg.results_dir) if cfg is not None and cfg.get("results_dir") else RESULTS
+    return base / cfg.profile.name if cfg is not None else base
+
+
+def figures_dir(cfg) -> Path:
+    """Where figures go: ``<figures_dir or repo/figures>/<profile>``, created on demand."""
+    base = Path(cfg.figures_dir) if cfg.get("figures_dir") else FIGURES
+    out = base / cfg.profile.name
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def data_root(cfg) -> Path:
+    """The dataset folder: ``cfg.data.root`` if set, else ``<repo>/data/synthetic/<profile>``."""
+    if cfg.data.get("root"):
+        return Path(cfg.data.root).expanduser().resolve()
+    return DATA / "synthetic" / cfg.profile.name
