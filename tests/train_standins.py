@@ -20,7 +20,8 @@ IMG = 16
 class TinyModel(nn.Module):
     """One conv "block" and a head per task; ``forward`` and ``task_loss`` as the model contract says."""
 
-    def __init__(self, task_ids: list[str], dim: int = 8, nan_at_call: int | None = None) -> None:
+    def __init__(self, task_ids: list[str], dim: int = 8, nan_at_call: int | None = None,
+                 dropout: float = 0.1) -> None:
         super().__init__()
         self.blocks = nn.ModuleList([nn.Conv2d(3, dim, 3, padding=1)])
         self.norm = nn.GroupNorm(1, dim)
@@ -36,7 +37,7 @@ class TinyModel(nn.Module):
             else:
                 heads[t] = nn.Linear(dim, 2 * task.num_classes)
         self.heads = nn.ModuleDict(heads)
-        self.drop = nn.Dropout(0.1)  # so that resuming must restore the RNG to match
+        self.drop = nn.Dropout(dropout)  # so that resuming must restore the RNG to match
         self.nan_at_call = nan_at_call
         self.calls = 0
         self._routing: dict[str, dict[int, list[int]]] = {}
@@ -134,3 +135,24 @@ def use_metrics_standin_if_missing() -> None:
         import _fake_metrics
 
         sys.modules["m2dino.metrics"] = _fake_metrics
+
+
+def ddp_worker(rank: int, world: int, init_file: str, cfg_yaml: str, out_dir: str) -> None:
+    """One process of the DDP equivalence test: gloo on CPU, the stand-in model without dropout, one epoch."""
+    import torch.distributed as dist
+    from omegaconf import OmegaConf
+
+    from m2dino.train.ddp import init_distributed, wrap_ddp
+    from m2dino.train.loop import fit
+
+    use_metrics_standin_if_missing()
+    torch.set_num_threads(1)
+    init_distributed("gloo", f"file://{init_file}", rank, world)
+    try:
+        cfg = OmegaConf.create(cfg_yaml)
+        train, val, _ = tiny_data(cfg, TASKS)
+        torch.manual_seed(0)
+        model = TinyModel(TASKS, dropout=0.0)
+        fit(wrap_ddp(model, torch.device("cpu")), train, val, cfg, out_dir, torch.device("cpu"), progress=False)
+    finally:
+        dist.destroy_process_group()

@@ -51,17 +51,22 @@ def progress_enabled(progress: bool) -> bool:
     return progress and "PYTEST_CURRENT_TEST" not in os.environ
 
 
-def _world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
-def _shard(idx: list[int], rank: int, world: int) -> list[int]:
-    """This rank's contiguous share of a global batch (DDP averages the ranks' gradients back to the global mean)."""
+def _shard(idx: list[int], rank: int, world: int) -> tuple[list[int], float]:
+    """This rank's contiguous share of a global batch, and the factor on its mean loss that makes DDP's average of
+    the ranks' gradients equal the gradient of the mean over the whole batch (shares may differ by one image).
+    A batch smaller than the world is processed whole by every rank (factor 1)."""
+    if world == 1 or len(idx) < world:
+        return idx, 1.0
     n, r = divmod(len(idx), world)
     start = rank * n + min(rank, r)
-    return idx[start:start + n + (rank < r)]
+    mine = idx[start:start + n + (rank < r)]
+    return mine, len(mine) * world / len(idx)
 
 
 def _read_rows(path: Path, keep_before_epoch: int) -> list[dict]:
@@ -94,7 +99,7 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
     """
     tcfg = cfg.train
     run_dir = Path(run_dir)
-    rank, world = _world()
+    rank, world = rank_and_world()
     core = model.module if hasattr(model, "module") else model  # the model itself, without a DDP wrapper
     amp = bool(tcfg.amp) and device.type == "cuda"
     tasks = list(train_sets)
@@ -131,7 +136,8 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
                    disable=not progress_enabled(progress) or rank != 0)
         for task, idx in bar:
             # data: this rank's share of one task's batch
-            batch = collate([train_sets[task][i] for i in _shard(idx, rank, world)])
+            mine, share = _shard(idx, rank, world)
+            batch = collate([train_sets[task][i] for i in mine])
             images, target = batch["image"].to(device), batch["target"].to(device)
             # forward and loss (the task loss lives with the model; MoE balancing/z-losses come back as aux_loss)
             with torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext():
@@ -144,7 +150,7 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
                                          f"(epoch {epoch + 1}); stopped, {last} left as it was")
             # backward, clip, step
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * share).backward()
             if world > 1 and weighting.mode == "uncertainty":  # not inside DDP: average its gradient by hand
                 dist.all_reduce(weighting.log_var.grad)
                 weighting.log_var.grad /= world

@@ -9,6 +9,7 @@ from ``last.pt`` if its config matches, and starts afresh otherwise.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Dataset
@@ -26,7 +28,8 @@ from m2dino.paths import results_dir
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
 from m2dino.train.evaluation import evaluate, original_target, score, trivial_fit, trivial_predict
-from m2dino.train.loop import fit
+from m2dino.train.ddp import wrap_ddp
+from m2dino.train.loop import fit, rank_and_world
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
@@ -67,12 +70,14 @@ def is_done(path: Path, rc: DictConfig) -> bool:
 
 
 def resolve_device(cfg: DictConfig) -> torch.device:
-    """``profile.device``: cpu, cuda, or auto (cuda when available)."""
+    """``profile.device``: cpu, cuda, or auto (cuda when available); under torchrun, this rank's GPU."""
     want = str(cfg.profile.get("device", "cpu"))
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
     if want.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("profile.device=cuda but no CUDA device is available; use profile.device=cpu or auto")
+    if want == "cuda" and "LOCAL_RANK" in os.environ:
+        want = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     return torch.device(want)
 
 
@@ -113,21 +118,28 @@ def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = T
     path = run_dir(cfg, unit)
     if is_done(path, rc):
         return path
-    _prepare_dir(path, rc)
+    rank, world = rank_and_world()
+    if rank == 0:
+        _prepare_dir(path, rc)
+    if world > 1:
+        dist.barrier()
     t0 = time.perf_counter()
     checkpoint.seed_everything(int(cfg.seed))
     device = resolve_device(cfg)
     train_sets, val_sets, test_sets = make_data(rc, list(task_ids))
     model = make_model(rc, list(task_ids)).to(device)
+    trained = wrap_ddp(model, device) if world > 1 else model
     desc = f"{cfg.paradigm.name}/{unit}/seed{cfg.seed}"
     prev = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(device.type == "cpu" or prev, warn_only=True)
     try:
-        res = fit(model, train_sets, val_sets, rc, path, device, desc=desc, progress=progress,
+        res = fit(trained, train_sets, val_sets, rc, path, device, desc=desc, progress=progress,
                   stop_after_epoch=stop_after_epoch)
     finally:
         torch.use_deterministic_algorithms(prev)
-    if not res.finished:
+    if not res.finished or rank != 0:
+        if world > 1:
+            dist.barrier()
         return path
     t_train = time.perf_counter() - t0
     finish(rc, path, model, train_sets, test_sets, device)
@@ -135,6 +147,8 @@ def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = T
             "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2)}
     (path / "run.json").write_text(json.dumps(info, indent=1) + "\n")
     (path / "DONE").write_text(run_hash(rc) + "\n")
+    if world > 1:
+        dist.barrier()
     return path
 
 
