@@ -8,8 +8,6 @@ challenge's formula would give it a negative area and a meaningless IoU.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
 _CHUNK = 1024  # box_iou builds an N x M matrix; pair images in blocks and keep the diagonal
 
@@ -28,6 +26,9 @@ def check_boxes(boxes: np.ndarray, name: str, where: str = "") -> None:
 
 def iou_per_image(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """IoU of ``pred[i]`` with ``target[i]`` for every image i (both [N, 4] xyxy pixels)."""
+    import torch  # imported here: torchvision takes seconds to import, and only detection needs it
+    from torchvision.ops import box_iou
+
     p = torch.as_tensor(pred, dtype=torch.float64)
     t = torch.as_tensor(target, dtype=torch.float64)
     out = torch.cat([box_iou(p[i:i + _CHUNK], t[i:i + _CHUNK]).diagonal() for i in range(0, len(p), _CHUNK)])
