@@ -88,6 +88,7 @@ def test_paired_change_refuses_different_image_sets():
         paired_bootstrap_change("lung", mean_table("dice", [.5, .6]), mean_table("dice", [.5, .6], prefix="x"))
 
 
+@pytest.mark.filterwarnings("ignore::m2dino.metrics.classification.UndefinedAUCWarning")  # one image, one class
 @pytest.mark.parametrize("tid, pred, target", [
     ("breast_lesion", np.zeros((4, 4), np.int64), np.zeros((4, 4), np.int64)),
     ("organ_cls", np.full(6, 1 / 6), 2),

@@ -85,9 +85,9 @@ def test_vectorised_weighted_auc_matches_sklearn_on_resamples(num_classes):
     y = rng.integers(0, num_classes, n)
     p = rng.dirichlet(np.ones(num_classes), n).round(1)  # rounding creates ties
     p /= p.sum(1, keepdims=True)
-    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(20)]).astype(float)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(10)]).astype(float)
     got = cls.auc_weighted(y, p, counts)
-    for b in range(20):
+    for b in range(10):
         idx = np.repeat(np.arange(n), counts[b].astype(int))
         yb, pb = y[idx], p[idx]
         want = roc_auc_score(yb, pb[:, 1]) if num_classes == 2 else np.mean(

@@ -51,7 +51,7 @@ def _classification(task: Task, preds: Sequence, targets: Sequence, paths: list[
     where = f"task {task.id}"
     hard = [p.get("predicted_class") if isinstance(p, dict) else None for p in preds]
     probs = np.stack([_np(p["probs"] if isinstance(p, dict) else p).astype(np.float64).reshape(-1) for p in preds])
-    labels = np.array([int(_np(t)) for t in targets])
+    labels = np.array([int(_np(t).item()) for t in targets])
     classification.check_inputs(labels, probs, task.num_classes, where)
     given = [h is not None for h in hard]
     if any(given) and not all(given):

@@ -222,9 +222,10 @@ def load_submission(pred_dir: str | Path, gt_records_by_task: dict[str, list[dic
         task = get_task(tid)
         if task.type == "segmentation":
             preds = []
+            no_mask = [r["image_path"] for r in recs if not r.get("mask_path")]
+            if no_mask:
+                raise ValueError(f"ground truth of segmentation task {tid} lacks mask_path for {no_mask[:5]}")
             for r in recs:
-                if "mask_path" not in r:
-                    raise ValueError(f"ground truth of segmentation task {tid}, image {r['image_path']}: no mask_path")
                 path = mask_prediction_path(pred_dir, r["mask_path"])
                 if not path.is_file():
                     missing = [q["image_path"] for q in recs if not mask_prediction_path(pred_dir, q["mask_path"]).is_file()]
