@@ -8,9 +8,7 @@ from omegaconf import OmegaConf
 from m2dino.config import load
 from m2dino.train import checkpoint
 from m2dino.train.loop import _shard, fit
-from train_standins import TASKS, TinyModel, ddp_worker, tiny_data, use_metrics_standin_if_missing
-
-use_metrics_standin_if_missing()
+from train_standins import TASKS, TinyModel, ddp_worker, tiny_data
 
 
 def test_shards_cover_the_batch_and_weights_restore_the_mean():
@@ -31,8 +29,8 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     fit(single, train, val, cfg, tmp_path / "single", torch.device("cpu"), progress=False)
 
     (tmp_path / "ddp").mkdir()
-    mp.spawn(ddp_worker, args=(2, str(tmp_path / "init"), OmegaConf.to_yaml(cfg), str(tmp_path / "ddp")), nprocs=2,
-             join=True)
+    mp.start_processes(ddp_worker, args=(2, str(tmp_path / "init"), OmegaConf.to_yaml(cfg), str(tmp_path / "ddp")),
+                       nprocs=2, join=True, start_method="fork")  # fork: no re-import of torch
     a = checkpoint.load(tmp_path / "single" / "last.pt")["model"]
     b = checkpoint.load(tmp_path / "ddp" / "last.pt")["model"]
     assert checkpoint.load(tmp_path / "ddp" / "last.pt")["step"] == 4 * len(TASKS)

@@ -11,9 +11,7 @@ from m2dino.grouping import paradigm_units
 from m2dino.registry import task_ids
 from m2dino.train.paradigms import collect_logs, collect_metrics, run_paradigm
 from m2dino.train.report import TABLE_COLUMNS, plot_curves, result_table
-from train_standins import TASKS, tiny_data, tiny_model, use_metrics_standin_if_missing
-
-use_metrics_standin_if_missing()
+from train_standins import TASKS, tiny_data, tiny_model
 
 
 @pytest.mark.parametrize("paradigm,n_units", [("single", 27), ("clinical", 8), ("all", 1)])

@@ -8,9 +8,7 @@ import pytest
 
 from m2dino.config import load
 from m2dino.train.run import METRIC_COLUMNS, run_dir, run_unit
-from train_standins import TASKS, tiny_data, tiny_model, use_metrics_standin_if_missing
-
-use_metrics_standin_if_missing()
+from train_standins import TASKS, tiny_data, tiny_model
 
 
 def _cfg(tmp_path, *extra):

@@ -126,17 +126,6 @@ def tiny_model(cfg, task_ids: list[str]) -> TinyModel:
     return TinyModel(task_ids)
 
 
-def use_metrics_standin_if_missing() -> None:
-    """TEMPORARY until m2dino.metrics is merged: register the minimal stand-in under that name."""
-    import importlib.util
-    import sys
-
-    if importlib.util.find_spec("m2dino.metrics") is None:
-        import _fake_metrics
-
-        sys.modules["m2dino.metrics"] = _fake_metrics
-
-
 def ddp_worker(rank: int, world: int, init_file: str, cfg_yaml: str, out_dir: str) -> None:
     """One process of the DDP equivalence test: gloo on CPU, the stand-in model without dropout, one epoch."""
     import torch.distributed as dist
@@ -145,7 +134,6 @@ def ddp_worker(rank: int, world: int, init_file: str, cfg_yaml: str, out_dir: st
     from m2dino.train.ddp import init_distributed, wrap_ddp
     from m2dino.train.loop import fit
 
-    use_metrics_standin_if_missing()
     torch.set_num_threads(1)
     init_distributed("gloo", f"file://{init_file}", rank, world)
     try:
