@@ -53,7 +53,7 @@ def target_to_original(task_type: str, target: torch.Tensor, orig_size) -> np.nd
     """A dataset target (model resolution, normalised coordinates) mapped to original pixels.
 
     Exact for labels, boxes and points; for masks, a nearest resize of the resized mask, which is exact only when the
-    dataset did not resize (datasets that can return the original mask should, see :func:`original_target`).
+    dataset did not resize (``m2dino.train.truth`` reads the true original mask from the dataset's records).
     """
     target = torch.as_tensor(target)
     if task_type == "segmentation":
@@ -69,17 +69,15 @@ def target_to_original(task_type: str, target: torch.Tensor, orig_size) -> np.nd
     return target.double().numpy().reshape(-1, 2) * _scale(orig_size)
 
 
-def original_target(dataset: Dataset, item: dict, task_type: str):
-    """The ground truth of ``item`` in original pixels: from ``dataset.original_target(index)`` if it has one."""
-    if hasattr(dataset, "original_target"):
-        return dataset.original_target(item["meta"]["index"])
-    return target_to_original(task_type, item["target"], item["meta"]["orig_size"])
-
-
 @torch.no_grad()
 def predict(model: nn.Module, dataset: Dataset, task_id: str, device: torch.device, batch_size: int = 32,
-            amp: bool = False) -> tuple[list, list, list[str], list[tuple[int, int]]]:
-    """Predictions and targets in original pixels, image paths and original sizes, for every item of a dataset."""
+            amp: bool = False, with_targets: bool = True) -> tuple[list, list, list[str], list[tuple[int, int]]]:
+    """Predictions and targets in original pixels, image paths and original sizes, for every item of a dataset.
+
+    ``with_targets=False`` reads no truth (a hidden test split): the targets list stays empty.
+    """
+    from m2dino.train.truth import original_target
+
     task_type = get_task(task_id).type
     was_training = model.training
     model.eval()
@@ -91,7 +89,8 @@ def predict(model: nn.Module, dataset: Dataset, task_id: str, device: torch.devi
             out = model(images, task_id)["out"]
         for j, it in enumerate(items):
             preds.append(to_original(task_type, out[j], it["meta"]["orig_size"]))
-            targets.append(original_target(dataset, it, task_type))
+            if with_targets:
+                targets.append(original_target(dataset, it, task_id))
             paths.append(it["meta"]["image_path"])
             sizes.append(tuple(int(v) for v in it["meta"]["orig_size"]))
     model.train(was_training)

@@ -27,9 +27,10 @@ from m2dino.config import config_hash
 from m2dino.paths import results_dir
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
-from m2dino.train.evaluation import evaluate, original_target, score, trivial_fit, trivial_predict
+from m2dino.train.evaluation import evaluate, score, trivial_fit, trivial_predict
 from m2dino.train.ddp import wrap_ddp
 from m2dino.train.loop import fit, rank_and_world
+from m2dino.train.truth import normalised_train_targets, original_target
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
@@ -177,14 +178,12 @@ def finish(rc: DictConfig, path: Path, model: nn.Module, train_sets: Mapping[str
 
 def trivial_scores(task_id: str, train_set: Dataset, test_set: Dataset) -> tuple[dict[str, float], pd.DataFrame]:
     """Scores of the image-blind predictor (majority class, empty mask, mean box or keypoints) on ``test_set``."""
-    task_type = get_task(task_id).type
-    train_targets = [train_set[i]["target"] for i in range(len(train_set))] if task_type != "segmentation" else []
-    fitted = trivial_fit(task_id, train_targets)
+    fitted = trivial_fit(task_id, normalised_train_targets(train_set, task_id))
     preds, targets, paths, sizes = [], [], [], []
     for i in range(len(test_set)):
         item = test_set[i]
         preds.append(trivial_predict(task_id, fitted, item["meta"]["orig_size"]))
-        targets.append(original_target(test_set, item, task_type))
+        targets.append(original_target(test_set, item, task_id))
         paths.append(item["meta"]["image_path"])
         sizes.append(tuple(int(v) for v in item["meta"]["orig_size"]))
     return score(task_id, preds, targets, paths, sizes)
