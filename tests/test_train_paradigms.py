@@ -45,10 +45,10 @@ def test_run_paradigms_equal_exposure_and_tables(tmp_path):
     both = collect_metrics(tmp_path / "smoke")
     assert set(both["paradigm"]) == {"single", "clinical", "trivial"}
     assert not both[both["paradigm"] == "trivial"].duplicated(["seed", "task", "metric"]).any()
-    fig, files = plot_curves(pd.concat(logs.values()), "test", tmp_path / "fig" / "curves")
+    fig, files = plot_curves(pd.concat(logs.values()), "test", tmp_path / "fig", "curves")
     first = [f.read_bytes() for f in files]
     plt.close(fig)
-    fig, files = plot_curves(pd.concat(logs.values()), "test", tmp_path / "fig" / "curves")
+    fig, files = plot_curves(pd.concat(logs.values()), "test", tmp_path / "fig", "curves")
     plt.close(fig)
     assert [f.read_bytes() for f in files] == first  # byte-reproducible PNG and PDF
 

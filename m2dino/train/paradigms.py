@@ -27,6 +27,30 @@ def run_paradigm(cfg: DictConfig, progress: bool = True, make_model=default_mode
             for unit, ids in units.items()]
 
 
+def ensure_data(cfg: DictConfig) -> Path:
+    """The dataset folder of ``cfg``, generated first (idempotently) when the source is synthetic."""
+    from m2dino.paths import data_root
+
+    root = data_root(cfg)
+    if cfg.data.source == "synthetic":
+        from m2dino.synth.generate import write_dataset
+
+        write_dataset(cfg, root)
+    elif not root.is_dir():
+        raise FileNotFoundError(f"no dataset at data.root={root}")
+    return root
+
+
+def run_seeds(cfg: DictConfig, progress: bool = True, **kw) -> list[Path]:
+    """:func:`run_paradigm` for every seed of ``cfg.profile.seeds``; the run folders of all of them."""
+    paths = []
+    for seed in cfg.profile.seeds:
+        c = cfg.copy()
+        c.seed = int(seed)
+        paths += run_paradigm(c, progress=progress, **kw)
+    return paths
+
+
 def _run_folders(where: Path | str | Iterable[Path | str]) -> list[Path]:
     if isinstance(where, (str, Path)):
         root = Path(where)

@@ -10,18 +10,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from omegaconf import DictConfig
 
+from m2dino.plotting import save_figure
 from m2dino.registry import TASK_TYPES, all_tasks, get_task
 
 TABLE_COLUMNS = ["task", "type", "group", "unit", "seed", "metric", "value", "ci_low", "ci_high", "trivial",
                  "beats_trivial", "n_train", "n_test"]
-
-
-def data_label(cfg: DictConfig) -> str:
-    """How results are labelled: the data source (synthetic data is a stand-in), the profile and the seeds."""
-    source = "synthetic data (a stand-in for the real release)" if cfg.data.source == "synthetic" else "real data"
-    return f"{source}, profile {cfg.profile.name}"
 
 
 def result_table(metrics: pd.DataFrame, paradigm: str) -> pd.DataFrame:
@@ -51,11 +45,11 @@ def show_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     })
 
 
-def plot_curves(logs: pd.DataFrame, title: str, out_stem: Path) -> tuple[Figure, list[Path]]:
+def plot_curves(logs: pd.DataFrame, title: str, out_dir: Path, name: str) -> tuple[Figure, list[Path]]:
     """Training loss per task (mean per epoch, one line per task and seed), one panel per task type.
 
-    Saved as ``<out_stem>.png`` and ``.pdf``, byte-reproducible (no software or date metadata). The figure is left
-    open (a notebook shows it); close it with ``plt.close(fig)`` elsewhere.
+    Saved as ``out_dir/<name>.png`` and ``.pdf``, byte-reproducible (``m2dino.plotting.save_figure``). The figure is
+    left open (a notebook shows it); close it with ``plt.close(fig)`` elsewhere.
     """
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), constrained_layout=True)
     logs = logs.assign(type=[get_task(t).type for t in logs["task"]])
@@ -73,9 +67,23 @@ def plot_curves(logs: pd.DataFrame, title: str, out_stem: Path) -> tuple[Figure,
         if len(sub):
             ax.legend(fontsize=5, ncol=2, frameon=False)
     fig.suptitle(title, fontsize=9)
-    out_stem = Path(out_stem)
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=120, metadata={"Software": None})
-    fig.savefig(paths[1], metadata={"CreationDate": None, "Creator": None, "Producer": None})
-    return fig, paths
+    return fig, save_figure(fig, Path(out_dir), name)
+
+
+def save_table(cfg, table: pd.DataFrame) -> Path:
+    """``results/<profile>/tables/<paradigm>.csv`` (``[<experiment>/]`` before ``tables`` outside the main study)."""
+    from m2dino.paths import results_dir
+
+    base = results_dir(cfg)
+    exp = cfg.get("experiment") or "main"
+    out = (base if exp == "main" else base / exp) / "tables" / f"{cfg.paradigm.name}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    return out
+
+
+def summary_line(table: pd.DataFrame) -> str:
+    """How many tasks the model beats the trivial predictor on (clearly: the CI excludes it), per seed."""
+    per_seed = table.groupby("seed")["beats_trivial"].agg(["sum", "size"])
+    return "; ".join(f"seed {s}: {int(r['sum'])}/{int(r['size'])} tasks clearly above the trivial predictor"
+                     for s, r in per_seed.iterrows())
