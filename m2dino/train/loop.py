@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from m2dino.metrics.classification import UndefinedAUCWarning
 from m2dino.train import checkpoint
 from m2dino.train.evaluation import collate, evaluate, selection_score
 from m2dino.train.optim import build_optimizer, build_scheduler
@@ -170,7 +172,9 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
         # ---- validate, keep the best model, checkpoint ----
         done = epoch + 1
         if done % tcfg.eval_every == 0 or done == tcfg.epochs:
-            results = evaluate(core, val_sets, device, batch_size=max(tcfg.batch_size, 32), amp=amp)
+            with warnings.catch_warnings():  # small val sets often lack a class; the test metrics still warn
+                warnings.simplefilter("ignore", UndefinedAUCWarning)
+                results = evaluate(core, val_sets, device, batch_size=max(tcfg.batch_size, 32), amp=amp)
             score = selection_score(results)
             for t, (summary, _) in results.items():
                 val_log += [{"epoch": epoch, "step": step, "task": t, "metric": k, "value": f"{v:.6g}",

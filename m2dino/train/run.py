@@ -90,7 +90,7 @@ def default_model(cfg: DictConfig, task_ids: list[str]) -> nn.Module:
 
 def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
     """Train, val and test datasets per task, from ``m2dino.data``."""
-    from m2dino.data import build_datasets
+    from m2dino.data.build import build_datasets
 
     return tuple(build_datasets(cfg, list(task_ids), split) for split in ("train", "val", "test"))  # type: ignore
 
