@@ -10,13 +10,12 @@ import importlib
 import json
 import pkgutil
 import platform
+from pathlib import Path
 
 import torch
 
 import m2dino.benchmarks as _benchmarks
 from m2dino.config import load
-from pathlib import Path
-
 from m2dino.paths import RESULTS
 
 HELP = "measure speed and memory (generator, loader, MoE overhead, utilisation); writes results/bench.json"
