@@ -66,13 +66,13 @@ def test_bone_shadows_and_fluid_enhances_what_lies_behind() -> None:
 
 
 def test_psf_sets_cache_and_reload(tmp_path) -> None:
-    a = psf.load_psf.__wrapped__("linear", tmp_path)
-    files = list(tmp_path.glob("linear-*.npz"))
+    a = psf.load_psf.__wrapped__("phased", tmp_path)
+    files = list(tmp_path.glob("phased-*.npz"))
     assert len(files) == 1
-    b = psf.load_psf.__wrapped__("linear", tmp_path)
+    b = psf.load_psf.__wrapped__("phased", tmp_path)
     np.testing.assert_array_equal(a.axial, b.axial)
     np.testing.assert_array_equal(a.lateral, b.lateral)
-    assert a.lateral.shape[0] == psf.PROBES["linear"].bands
+    assert a.lateral.shape[0] == psf.PROBES["phased"].bands
 
 
 def test_sector_psf_widens_with_depth_beyond_focus() -> None:
