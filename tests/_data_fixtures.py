@@ -103,9 +103,9 @@ def make_simple(root: Path, counts: dict | None = None, size_hw: tuple[int, int]
     return root
 
 
-def edit_csv(root: Path, split: str, task_id: str, row: int, **values) -> Path:
+def edit_csv(root: Path, split: str, task: str, row: int, /, **values) -> Path:
     """Set cells of one spreadsheet row (header = row 1) of a challenge CSV; returns the CSV path."""
-    path = root / split / "csv_files" / f"{task_id}.csv"
+    path = root / split / "csv_files" / f"{task}.csv"
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col, v in values.items():
         df.loc[row - 2, col] = v
