@@ -119,3 +119,17 @@ def test_build_datasets_and_loader(root, monkeypatch, tmp_path):
     df.to_csv(p, index=False)
     with pytest.raises(DataError, match="refusing to train"):
         build_datasets(cfg, tasks, "train")
+
+
+def test_loader_is_deterministic_given_the_seed(root, monkeypatch, tmp_path):
+    monkeypatch.setattr("m2dino.data.validate._default_cache_dir", lambda: tmp_path / "c")
+    cfg = load(["profile=smoke", f"data.root={root}", "train.batch_size=4"])
+
+    def epoch_sums(epoch: int) -> list:
+        torch.manual_seed(0)  # augmentation draws from torch's RNG (in workers: seeded from the loader's generator)
+        loader = build_loader(cfg, build_datasets(cfg, ["breast_2cls", "FUGC"], "train"), train=True)
+        loader.batch_sampler.set_epoch(epoch)
+        return [(b["task_id"], round(b["image"].sum().item(), 3)) for b in loader]
+
+    assert epoch_sums(0) == epoch_sums(0)
+    assert epoch_sums(0) != epoch_sums(1)
