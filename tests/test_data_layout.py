@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from _data_fixtures import make_challenge, make_simple
+from m2dino import registry
 from m2dino.data import layout
 from m2dino.data.errors import DataError
 
@@ -18,8 +19,7 @@ def test_challenge_records(tmp_path):
     csv = pd.read_csv(root / "val/csv_files/FUGC.csv", dtype=str)
     assert r.image_path == csv.loc[1, "image_path"]  # exactly the CSV's text
     assert r.image == (root / "val/csv_files" / csv.loc[1, "image_path"]).resolve() and r.image.is_file()
-    assert layout.parse_points(r, __import__("m2dino.registry").registry.get_task("FUGC")) == [[6.0, 6.0],
-                                                                                                [13.0, 15.0]]
+    assert layout.parse_points(r, registry.get_task("FUGC")) == [[6.0, 6.0], [13.0, 15.0]]
     seg = next(r for r in s.records if r.task_id == "breast_lesion")
     assert seg.mask.is_file() and seg.mask_path.startswith("../Segmentation/Two/")
     assert r.where(root) == "val/csv_files/FUGC.csv, row 3"
