@@ -1,7 +1,8 @@
 """The training loop, top to bottom: data -> forward -> loss -> backward -> clip -> step -> log; then val and checkpoint.
 
 One loop serves every paradigm: a unit is a model and the training sets of its tasks. Each epoch gives every task a
-fixed exposure (each training sample once, in single-task batches), so the paradigms differ only in aggregation.
+fixed exposure (``m2dino.data.sampling``: each training sample once, in single-task batches), so the paradigms differ
+only in aggregation.
 After each evaluated epoch the model is scored on val and the best one (mean normalised primary metric) is kept.
 ``last.pt`` is written at the end of every epoch, so a killed run resumes from there and ends exactly as an
 uninterrupted one would (on CPU).
@@ -26,7 +27,7 @@ from m2dino.metrics.classification import UndefinedAUCWarning
 from m2dino.train import checkpoint
 from m2dino.train.evaluation import collate, evaluate, selection_score
 from m2dino.train.optim import build_optimizer, build_scheduler
-from m2dino.train.sampling import epoch_plan
+from m2dino.data.sampling import epoch_plan
 from m2dino.train.weighting import LossWeighting
 
 LOG_FIELDS = ["step", "epoch", "task", "loss", "aux_loss", "lr"]
