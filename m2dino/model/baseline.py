@@ -1,6 +1,6 @@
 """The FMC_UIA challenge's public baseline [C] in our pipeline: EfficientNet-B4 encoder + FPN decoder (smp).
 
-``model=fmc_baseline``. The encoder is built with ``encoder_weights=None`` (nothing is downloaded); ``model.weights``
+``model=fmc_baseline``. The encoder (``model.encoder``; ``model.arch`` is the profile's ViT name and is ignored) is built with ``encoder_weights=None`` (nothing is downloaded); ``model.weights``
 may name a local encoder state dict (``.pth``/``.safetensors``; keys of the encoder, or of a whole smp model with an
 ``encoder.`` prefix). The same contract as M2DINO: the encoder's last four stages (strides 4-32) are the shared
 multi-level features; segmentation tasks get their own smp FPN decoder + segmentation head [ours: per task, like
@@ -35,7 +35,7 @@ class SmpEncoderBackbone(nn.Module):
 
     def __init__(self, mcfg: DictConfig) -> None:
         super().__init__()
-        self.encoder = get_encoder(mcfg.arch, in_channels=3, depth=5, weights=None)
+        self.encoder = get_encoder(mcfg.get("encoder", "efficientnet-b4"), in_channels=3, depth=5, weights=None)
         if mcfg.get("weights"):
             load_into(self.encoder, mcfg.weights, convert=_encoder_keys)
         self.out_channels = list(self.encoder.out_channels[-4:])
