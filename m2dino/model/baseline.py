@@ -1,10 +1,12 @@
 """The FMC_UIA challenge's public baseline [C] in our pipeline: EfficientNet-B4 encoder + FPN decoder (smp).
 
-``model=fmc_baseline``. The encoder (``model.encoder``; ``model.arch`` is the profile's ViT name and is ignored) is built with ``encoder_weights=None`` (nothing is downloaded); ``model.weights``
-may name a local encoder state dict (``.pth``/``.safetensors``; keys of the encoder, or of a whole smp model with an
-``encoder.`` prefix). The same contract as M2DINO: the encoder's last four stages (strides 4-32) are the shared
-multi-level features; segmentation tasks get their own smp FPN decoder + segmentation head [ours: per task, like
-M2DINO's per-task DPT decoders], the other task types the same heads as M2DINO (``heads.py``).
+``model=fmc_baseline``. The encoder (``model.encoder``; ``model.arch`` is the profile's ViT name and is ignored)
+is built with ``encoder_weights=None`` (nothing is downloaded); ``model.weights`` may name a local encoder state dict
+(``.pth``/``.safetensors``; keys of the encoder, or of a whole smp model with an ``encoder.`` prefix).
+
+Same contract as M2DINO: the encoder's last four stages (strides 4-32) are the shared multi-level features;
+segmentation tasks get their own smp FPN decoder + segmentation head [ours: per task, like M2DINO's per-task DPT
+decoders], the other task types the same heads as M2DINO (``heads.py``).
 """
 from __future__ import annotations
 

@@ -134,7 +134,8 @@ def soft_argmax(heat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class DetHead(nn.Module):
     """One box per image: soft-argmax centre + size from heatmap-pooled features; xyxy in [0, 1]."""
 
-    def __init__(self, in_channels: Sequence[int], dim: int, weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS) -> None:
+    def __init__(self, in_channels: Sequence[int], dim: int,
+                 weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS) -> None:
         super().__init__()
         self.fuse = FuseMaps(in_channels, dim)
         self.heat = nn.Conv2d(dim, 1, 1)
@@ -173,7 +174,8 @@ class RegHead(nn.Module):
 
 
 def build_head(task: Task, in_channels: Sequence[int], dim: int,
-               weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS, seg_head: type[nn.Module] = DPTSegHead) -> nn.Module:
+               weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS,
+               seg_head: type[nn.Module] = DPTSegHead) -> nn.Module:
     """The head for ``task`` (from the registry), on features with ``in_channels``."""
     w = {**DEFAULT_LOSS_WEIGHTS, **dict(weights)}
     if task.type == "segmentation":
