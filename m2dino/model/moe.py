@@ -39,6 +39,18 @@ def _grouped_mm_ok(x: torch.Tensor, w: torch.Tensor) -> bool:
     return x.device.type == "cpu" or x.dtype == torch.bfloat16
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous (grouped_mm's backward rejects 0-stride grads)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous()
+
+
 def grouped_matmul(x: torch.Tensor, w: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Multiply consecutive row groups of ``x`` [sum(counts), D] by the matching ``w`` [E, D, H].
 
@@ -49,7 +61,7 @@ def grouped_matmul(x: torch.Tensor, w: torch.Tensor, counts: torch.Tensor) -> to
     """
     w = w.to(x.dtype)
     if _grouped_mm_ok(x, w):
-        return F.grouped_mm(x, w, offs=counts.cumsum(0).to(torch.int32))
+        return _ContiguousGrad.apply(F.grouped_mm(x, w, offs=counts.cumsum(0).to(torch.int32)))
     parts = x.split(counts.tolist())
     return torch.cat([p @ w[e] for e, p in enumerate(parts)], dim=0)
 
@@ -181,7 +193,7 @@ class TaskMoEMlp(nn.Module):
         unsort = torch.empty_like(order)
         unsort[order] = torch.arange(order.numel(), device=order.device)
         y = y[unsort].view(n, k, -1)
-        out = torch.einsum("nk,nkd->nd", gate.to(y.dtype), y)
+        out = (y * gate.to(y.dtype).unsqueeze(-1)).sum(dim=1)
 
         frac = counts.to(probs.dtype) / (n * k)
         self.aux = {"balance": self.num_experts * (frac * probs.mean(dim=0)).sum(),
