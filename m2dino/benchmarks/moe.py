@@ -90,7 +90,7 @@ def build_pair(cfg: DictConfig, shape: dict | None, device: torch.device) -> tup
 
 
 def _stepper(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: bool) -> Callable[[], None]:
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # fused: 5-20x faster step on CPU
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -117,7 +117,7 @@ def _batch(n: int, size: int, device: torch.device) -> tuple[torch.Tensor, torch
 
 
 def overhead(cfg: DictConfig, shape: dict | None, batch: int, device: torch.device, amp: bool = False,
-             reps: int = 5, count_flops: bool = False) -> dict:
+             reps: int = 5, count_flops: bool = False, warmup: int = 2) -> dict:
     """Median step times of M2DINO and its dense equivalent (alternating, after warm-up), their ratio, and FLOPs."""
     moe, dense = build_pair(cfg, shape, device)
     size = int((shape or cfg.model)["img_size"])
@@ -130,8 +130,8 @@ def overhead(cfg: DictConfig, shape: dict | None, batch: int, device: torch.devi
                 step()
             out[f"flops_{name}"] = fc.get_total_flops()
     for step in steps.values():
-        step()
-        step()
+        for _ in range(warmup):
+            step()
     times = {k: [] for k in steps}
     for _ in range(reps):
         for name, step in steps.items():
@@ -169,11 +169,31 @@ def _cpu_memory_child(cfg_dict: dict, batch: int, threads: int, queue: mp.Queue)
     model = build_model(cfg, [TASK]).train()
     x, y = _batch(batch, int(cfg.model.img_size), torch.device("cpu"))
     step = _stepper(model, x, y, amp=False)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    before = _rss_kib("VmRSS") / 2**20  # KiB -> GiB
+    reset = _reset_peak_rss()  # else the peak would be that of model construction
     step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = (_rss_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 2**20
     queue.put({"rss_before_step_GiB": round(before, 2), "rss_peak_GiB": round(peak, 2),
-               "step_delta_GiB": round(peak - before, 2)})
+               "step_delta_GiB": round(peak - before, 2), "peak_reset": reset})
+
+
+def _rss_kib(field: str) -> float:
+    """A memory field of /proc/self/status in KiB (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (VmHWM) on Linux; False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def memory_cpu(cfg: DictConfig, batch: int) -> dict:
@@ -237,7 +257,8 @@ def _run(cfg: DictConfig, device: torch.device, reps: int, paper_batch: int, mem
         rate = prof[f"flops_{name}"] / prof[f"step_s_{name}"]
         prof[f"utilisation_{name}"] = round(rate / peak, 3)
     res[f"profile_{cfg.profile.name}"] = prof
-    res["paper_shape"] = overhead(cfg, PAPER, paper_batch, device, reps=max(2, reps // 2))
+    res["paper_shape"] = overhead(cfg, PAPER, paper_batch, device, reps=max(2, reps // 2),
+                                  warmup=1)
     if cuda:
         res["paper_shape_bf16"] = overhead(cfg, PAPER, paper_batch, device, amp=True, reps=reps)
         res["matmul_peak_bf16_GFLOPs"] = round(matmul_peak(device, torch.bfloat16) / 1e9, 1)
