@@ -11,13 +11,7 @@ from m2dino.config import load
 from m2dino.model import build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and 2 threads thrash when the CPU is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TASKS = {"breast_lesion": (2, 2, 64, 64), "organ_cls": (2, 6), "uterine_fibroid_det": (2, 4), "FUGC": (2, 2, 2)}
 

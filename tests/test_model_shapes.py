@@ -8,13 +8,7 @@ from m2dino.config import load
 from m2dino.model import build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and 2 threads thrash when the CPU is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TASKS = ["cardiac_multi", "breast_3cls", "thyroid_nodule_det", "IUGC"]  # one per type (seg has 4 classes)
 B, S = 2, 32

@@ -14,13 +14,7 @@ from m2dino.model.backbone import create_vit
 from m2dino.model.weights import WeightsError, load_dinov3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and 2 threads thrash when the CPU is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {"embed_dim": 48, "depth": 4, "num_heads": 2}
 
