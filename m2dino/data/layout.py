@@ -24,6 +24,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -121,13 +122,28 @@ def detect_layout(root: Path) -> str:
 
 
 def scan(root: Path | str, tasks: list[str] | None = None) -> Scan:
-    """Read every split of ``root`` (auto-detecting the layout) into records and problems."""
+    """Read every split of ``root`` (auto-detecting the layout) into records and problems.
+
+    The challenge layout is read once per state of its CSVs: training builds datasets for every split and unit, and
+    re-parsing all 81 CSVs each time cost more than training a smoke unit (measured). An edited CSV changes the key.
+    """
     root = Path(root).expanduser().resolve()
     layout = detect_layout(root)
-    want = None if tasks is None else set(tasks)
-    reader = _scan_challenge if layout == "challenge" else _scan_simple
-    records, problems, sources = reader(root, want)
+    want = None if tasks is None else frozenset(tasks)
+    if layout == "challenge":
+        csvs = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                     for split in SPLITS for p in sorted((root / split / "csv_files").glob("*.csv")))
+        records, problems, sources = _scan_challenge_cached(root, want, csvs)
+        return Scan(root, layout, list(records), list(problems), list(sources))
+    records, problems, sources = _scan_simple(root, want)
     return Scan(root, layout, records, problems, sources)
+
+
+@lru_cache(maxsize=32)
+def _scan_challenge_cached(root: Path, want: frozenset[str] | None, csvs: tuple) -> tuple[tuple, tuple, tuple]:
+    """``_scan_challenge`` memoised on the CSVs' paths, modification times and sizes (``csvs``)."""
+    records, problems, sources = _scan_challenge(root, None if want is None else set(want))
+    return tuple(records), tuple(problems), tuple(sources)
 
 
 def read_records(root: Path | str, tasks: list[str] | None = None) -> list[Record]:
