@@ -1,0 +1,71 @@
+"""Fabricated run folders in exactly the run-folder contract (notes/common.md), for the analysis tests only.
+
+Nothing here is a result: values are chosen by the tests so that the expected tables can be computed by hand.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from m2dino.grouping import load_grouping, resolve_groups
+from m2dino.registry import all_tasks, get_task
+
+GROUPS = resolve_groups(load_grouping("clinical"))
+UNIT_OF = {"single": lambda t: t, "clinical": lambda t: get_task(t).group, "all": lambda t: "all"}
+
+
+def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: dict[str, float],
+              experiment: str = "main", n_train: dict[str, int] | None = None, source: str = "synthetic",
+              per_image: dict[str, pd.DataFrame] | None = None, routing: dict | None = None) -> Path:
+    """One run folder with metrics.csv (primary metric of each task, plus a secondary row for realism)."""
+    profile = profile_root.name
+    d = profile_root / ("" if experiment == "main" else experiment) / paradigm / unit / f"seed{seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for task, v in values.items():
+        t = get_task(task)
+        n = (n_train or {}).get(task, max(8, t.n_train // 100))
+        rows.append(dict(profile=profile, paradigm=paradigm, unit=unit, seed=seed, task=task, type=t.type,
+                         group=t.group, metric=t.primary_metric, value=v, ci_low=v - 0.01, ci_high=v + 0.01,
+                         n_train=n, n_test=16))
+        rows.append({**rows[-1], "metric": "secondary_x", "value": 0.5})
+    pd.DataFrame(rows).to_csv(d / "metrics.csv", index=False)
+    (d / "config.yaml").write_text(f"experiment: {experiment}\nseed: {seed}\ndata:\n  source: {source}\n"
+                                   f"profile:\n  name: {profile}\n")
+    if per_image:
+        pd.concat([df.assign(task=k) for k, df in per_image.items()], ignore_index=True).to_csv(
+            d / "per_image.csv", index=False)
+    if routing is not None:
+        import json
+        (d / "routing.json").write_text(json.dumps(routing))
+    return d
+
+
+def fabricate(profile_root: Path, value: Callable[[str, str, int], float], seeds: Iterable[int] = (0,),
+              tasks: Iterable[str] | None = None, paradigms: Iterable[str] = ("single", "clinical", "all"),
+              experiment: str = "main", n_train: Callable[[str], int] | None = None,
+              per_image: Callable[[str, str, int], pd.DataFrame] | None = None) -> None:
+    """Write runs of each paradigm for ``tasks`` (default all 27); ``value(paradigm, task, seed)`` is the primary
+    metric, ``per_image(paradigm, task, seed)`` the per-image table (optional)."""
+    tasks = list(tasks or [t.id for t in all_tasks()])
+    for p in paradigms:
+        units: dict[str, list[str]] = {}
+        for t in tasks:
+            units.setdefault(UNIT_OF[p](t), []).append(t)
+        for unit, ids in units.items():
+            for s in seeds:
+                write_run(profile_root, p, unit, s, {t: value(p, t, s) for t in ids}, experiment=experiment,
+                          n_train={t: n_train(t) for t in ids} if n_train else None,
+                          per_image={t: per_image(p, t, s) for t in ids} if per_image else None)
+
+
+def default_value(p: str, t: str, s: int) -> float:
+    """A deterministic, task-dependent metric value for paradigm p (MRE in pixels, others in (0, 1))."""
+    rng = np.random.default_rng(zlib.crc32(f"{p}/{t}/{s}".encode()))
+    base = 20.0 if get_task(t).primary_metric == "mre" else 0.7
+    return float(base * (1 + 0.1 * rng.standard_normal()))
