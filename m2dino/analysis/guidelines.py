@@ -43,22 +43,28 @@ def add_group_scale(changes: pd.DataFrame, threshold: float | None = None) -> tu
     return out, threshold
 
 
-def _boot(df: pd.DataFrame, stat: Callable[[pd.DataFrame], float], n_boot: int = N_BOOT,
+Cols = dict[str, np.ndarray]
+
+
+def _boot(df: pd.DataFrame, stat: Callable[[Cols, np.ndarray], float], n_boot: int = N_BOOT,
           seed: int = 0) -> tuple[float, float, float]:
-    """Statistic and 95% percentile interval, resampling tasks (clusters of rows) with replacement."""
-    point = stat(df)
-    tasks = df["task"].unique()
+    """Statistic and 95% percentile interval from a bootstrap over tasks.
+
+    ``stat(cols, w)`` gets the columns as arrays and a weight per row: how often the row's task was drawn (all rows of
+    a task move together), so resampling is a reweighting and stays fast.
+    """
+    cols = {k: df[k].to_numpy() for k in df.columns}
+    if {"experiment", "group"} <= set(cols):
+        cols["experiment_group"] = (df["experiment"].astype(str) + "/" + df["group"].astype(str)).to_numpy()
+    point = stat(cols, np.ones(len(df)))
+    tasks, code = np.unique(df["task"].to_numpy(), return_inverse=True)
     if len(tasks) < 2 or not np.isfinite(point):
         return point, np.nan, np.nan
     rng = np.random.default_rng(seed)
-    df = df.reset_index(drop=True)
-    rows_of = [np.flatnonzero(df["task"].to_numpy() == t) for t in tasks]
     vals = []
     for _ in range(n_boot):
-        pick = rng.integers(0, len(tasks), size=len(tasks))
-        idx = np.concatenate([rows_of[k] for k in pick])
-        label = np.repeat(np.arange(len(pick)), [len(rows_of[k]) for k in pick])
-        v = stat(df.iloc[idx].assign(task=label))
+        counts = np.bincount(rng.integers(0, len(tasks), len(tasks)), minlength=len(tasks))
+        v = stat(cols, counts[code].astype(float))
         if np.isfinite(v):
             vals.append(v)
     if len(vals) < n_boot // 2:
@@ -67,10 +73,21 @@ def _boot(df: pd.DataFrame, stat: Callable[[pd.DataFrame], float], n_boot: int =
     return point, float(lo), float(hi)
 
 
-def _mean_of(paradigm: str) -> Callable[[pd.DataFrame], float]:
-    def stat(d: pd.DataFrame) -> float:
-        v = d.loc[d["paradigm"] == paradigm, "change"]
-        return float(v.mean()) if len(v) else np.nan
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    return float((w * x).sum() / w.sum()) if w.sum() > 0 else np.nan
+
+
+def _group_means(key: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted mean of ``x`` per value of ``key`` (only keys with weight)."""
+    _, k = np.unique(key, return_inverse=True)
+    s, n = np.bincount(k, w * x), np.bincount(k, w)
+    return s[n > 0] / n[n > 0]
+
+
+def _mean_of(paradigm: str) -> Callable[[Cols, np.ndarray], float]:
+    def stat(d: Cols, w: np.ndarray) -> float:
+        m = d["paradigm"] == paradigm
+        return _wmean(d["change"].astype(float)[m], w[m])
     return stat
 
 
@@ -108,6 +125,8 @@ def _verdict(point: float, lo: float, hi: float, sign: int, n: int, what: str, c
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "not supported", f"{what} = {point:+.2f} from {n} task(s): too few for an interval ({context})"
     txt = f"{what} = {point:+.2f} [{lo:+.2f}, {hi:+.2f}] over {n} tasks ({context})"
+    tol = 1e-9 * max(1.0, abs(point))  # a bound that is zero up to rounding does not exclude zero
+    lo, hi = (0.0 if abs(lo) < tol else lo), (0.0 if abs(hi) < tol else hi)
     if (sign > 0 and lo > 0) or (sign < 0 and hi < 0):
         return "agree", txt
     if (sign > 0 and hi < 0) or (sign < 0 and lo > 0):
@@ -115,11 +134,13 @@ def _verdict(point: float, lo: float, hi: float, sign: int, n: int, what: str, c
     return "not supported", txt + ": the interval includes 0"
 
 
-def _slope(d: pd.DataFrame) -> float:
-    x, y = np.log(d["n_train"].to_numpy(float)), d["change"].to_numpy(float)
-    if len(np.unique(x)) < 2:
+def _slope(d: Cols, w: np.ndarray) -> float:
+    """Weighted least-squares slope of change on log n_train."""
+    x, y = np.log(d["n_train"].astype(float)), d["change"].astype(float)
+    if len(np.unique(x[w > 0])) < 2:
         return np.nan
-    return float(np.polyfit(x, y, 1)[0])
+    xm, ym = _wmean(x, w), _wmean(y, w)
+    return float((w * (x - xm) * (y - ym)).sum() / (w * (x - xm) ** 2).sum())
 
 
 def compare_with_study(changes: pd.DataFrame, context: str, threshold: float | None = None,
@@ -134,26 +155,33 @@ def compare_with_study(changes: pd.DataFrame, context: str, threshold: float | N
     scarce_cg, rich_cg = cg[cg["scale"] == "data-scarce"], cg[cg["scale"] == "data-rich"]
     ctx = f"{context}; data-rich = group total ≥ {thr:.0f} training images"
 
-    def au_minus_cg(d: pd.DataFrame) -> float:
-        w = d.pivot_table(index=["experiment", "task"], columns="paradigm", values="change")
-        if not {"all", "clinical"} <= set(w.columns):
-            return np.nan
-        return float((w["all"] - w["clinical"]).mean())
+    # AU minus CG per (experiment, task), paired, in data-scarce multi-task groups
+    pair = c[(c["scale"] == "data-scarce") & (c["group_size"] > 1)].pivot_table(
+        index=["experiment", "task"], columns="paradigm", values="change")
+    diff = (pair["all"] - pair["clinical"]).dropna().rename("change").reset_index() \
+        if {"all", "clinical"} <= set(pair.columns) else pd.DataFrame(columns=["experiment", "task", "change"])
 
-    def spread_gap(d: pd.DataFrame) -> float:  # SD over groups of the group means: CG minus AU (>0: AU steadier)
-        g = d[d["group_size"] > 1].groupby(["paradigm", "experiment", "group"])["change"].mean()
-        sd = {p: g.loc[p].std() for p in ("clinical", "all") if p in g.index.get_level_values(0)}
-        return float(sd["clinical"] - sd["all"]) if len(sd) == 2 else np.nan
+    def mean_change(d: Cols, w: np.ndarray) -> float:
+        return _wmean(d["change"].astype(float), w)
 
-    def seg_gap(d: pd.DataFrame) -> float:  # min(mean cls, mean reg) minus mean seg (>0: segmentation drops most)
-        m = d.groupby("type")["change"].mean()
-        others = [m[t] for t in ("classification", "regression") if t in m.index]
-        return float(min(others) - m["segmentation"]) if "segmentation" in m.index and others else np.nan
+    def spread_gap(d: Cols, w: np.ndarray) -> float:  # SD over groups of group means: CG minus AU
+        sd = {}
+        for p in ("clinical", "all"):
+            m = (d["paradigm"] == p) & (d["group_size"] > 1)
+            g = _group_means(d["experiment_group"][m], d["change"].astype(float)[m], w[m])
+            sd[p] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
+        return sd["clinical"] - sd["all"]
+
+    def seg_gap(d: Cols, w: np.ndarray) -> float:  # min(mean cls, mean reg) minus mean seg
+        t, x = d["type"], d["change"].astype(float)
+        mean = {k: _wmean(x[t == k], w[t == k]) for k in ("segmentation", "classification", "regression")}
+        others = [mean[k] for k in ("classification", "regression") if np.isfinite(mean[k])]
+        return float(min(others) - mean["segmentation"]) if others else np.nan
 
     tests = {
         "scale_dependence": (cg, _slope, +1, "slope of CG change (%) per unit log n_train"),
         "cg_scarce_negative": (scarce_cg, _mean_of("clinical"), -1, "mean CG change (%) in data-scarce groups"),
-        "au_over_cg_scarce": (c[(c["scale"] == "data-scarce") & (c["group_size"] > 1)], au_minus_cg, +1,
+        "au_over_cg_scarce": (diff, mean_change, +1,
                               "mean AU − CG change (%) in data-scarce groups"),
         "cg_rich_gain": (rich_cg, _mean_of("clinical"), +1, "mean CG change (%) in data-rich groups"),
         "au_consistent": (c[c["paradigm"].isin(["clinical", "all"])], spread_gap, +1,
@@ -166,7 +194,7 @@ def compare_with_study(changes: pd.DataFrame, context: str, threshold: float | N
         d, stat, sign, what = tests[claim.key]
         point, lo, hi = _boot(d, stat, n_boot) if len(d) else (np.nan, np.nan, np.nan)
         verdict, reason = _verdict(point, lo, hi, sign, d["task"].nunique() if len(d) else 0, what, ctx)
-        rows.append({"claim": claim.key, "study says": claim.text, "source": f"study [{claim.grade}]",
+        rows.append({"claim": claim.key, "study_says": claim.text, "source": f"study [{claim.grade}]",
                      "statistic": what, "value": point, "ci_low": lo, "ci_high": hi, "verdict": verdict,
                      "reason": reason})
     return pd.DataFrame(rows)

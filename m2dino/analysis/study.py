@@ -83,3 +83,36 @@ def numbers_frame() -> pd.DataFrame:
 
 def claims_frame() -> pd.DataFrame:
     return pd.DataFrame([{**c.__dict__, "source": f"study [{c.grade}]"} for c in CLAIMS])
+
+
+def side_by_side(changes: pd.DataFrame, group_table: pd.DataFrame, ours_label: str) -> pd.DataFrame:
+    """Each study number next to ours for the same quantity (main experiment, seed-averaged).
+
+    ``changes``: per-task changes against TS (``m2dino.analysis.change.task_changes``); ``group_table``: their
+    per-group aggregate (``aggregate(changes, "group")``). Our group value is the mean per-task change in percent;
+    the study's group values have no stated unit, so only signs and ordering are comparable.
+    """
+    from m2dino.analysis.change import PARADIGM_LABEL
+
+    rows = []
+    for n in NUMBERS:
+        ours, unit = float("nan"), ""
+        if n.what == "group change vs TS":
+            g = group_table[(group_table["group"] == n.group)
+                            & (group_table["comparison"] == f"{PARADIGM_LABEL[n.paradigm]} vs TS")]
+            ours, unit = (float(g["mean_change"].iloc[0]), "percent (mean over tasks)") if len(g) else (ours, "")
+        elif n.task is not None:
+            if n.paradigm == "single":
+                c = changes[changes["task"] == n.task]
+                col = "ref_value"
+            else:
+                c = changes[(changes["task"] == n.task) & (changes["paradigm"] == n.paradigm)]
+                col = "change" if n.unit == "percent" else "new_value"
+            if len(c):
+                ours = float(c[col].iloc[0])
+                unit = "percent" if col == "change" else str(c["metric"].iloc[0])
+        rows.append({"what": n.what, "task": n.task, "group": n.group,
+                     "paradigm": n.paradigm, "paradigm_label": PARADIGM_LABEL[n.paradigm], "study": n.value,
+                     "study_unit": n.unit, "study_source": n.label, "ours": ours, "ours_unit": unit,
+                     "ours_source": ours_label})
+    return pd.DataFrame(rows)

@@ -1,0 +1,78 @@
+"""The runs the analysis needs, as override lists for the trainer, and a launcher that trains only what is missing.
+
+- ``main``: TS, CG and AU over the 27 tasks.
+- ``data_scale/frac<f>``: for a data-rich group (obstetrics) and a data-scarce one (breast), TS and CG on that group's
+  tasks and AU on all 27 tasks, each with ``data.fraction=f`` of every task's training split (the test sets are
+  unchanged). The AU runs are shared by both groups. Fraction 1.0 is the main experiment, not retrained.
+- ``ablation_dense``: AU with the MoE switched off (``model.moe.enabled=false``).
+- ``fmc_baseline``: AU with the challenge's baseline architecture (``model=fmc_baseline``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from m2dino.config import load
+from m2dino.grouping import load_grouping, resolve_groups
+from m2dino.paths import results_dir
+
+DATA_SCALE_GROUPS = ("obstetrics", "breast")
+
+
+def data_scale_name(fraction: float) -> str:
+    return f"data_scale/frac{fraction:g}"
+
+
+def main_plan() -> list[list[str]]:
+    return [[f"paradigm={p}"] for p in ("single", "clinical", "all")]
+
+
+def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCALE_GROUPS) -> list[list[str]]:
+    """Override lists of the data-scale experiment (fractions < 1 only; 1.0 is the main experiment)."""
+    clinical = resolve_groups(load_grouping("clinical"))
+    plan = []
+    for f in sorted(set(fractions)):
+        if not 0 < f < 1:
+            continue
+        base = [f"experiment={data_scale_name(f)}", f"data.fraction={f:g}"]
+        for g in groups:
+            tasks = "[" + ",".join(clinical[g]) + "]"
+            plan.append(base + ["paradigm=single", f"tasks={tasks}"])
+            plan.append(base + ["paradigm=clinical", f"unit={g}"])
+        plan.append(base + ["paradigm=all"])
+    return plan
+
+
+def side_plan() -> list[list[str]]:
+    return [["experiment=ablation_dense", "paradigm=all", "model.moe.enabled=false"],
+            ["experiment=fmc_baseline", "paradigm=all", "model=fmc_baseline"]]
+
+
+def expected_run_dirs(cfg) -> list[Path]:
+    """Run folders a config will produce: one per unit and profile seed."""
+    from m2dino.grouping import paradigm_units
+
+    exp = cfg.get("experiment") or "main"
+    base = results_dir(cfg) / ("" if exp == "main" else exp) / cfg.paradigm.name
+    return [base / unit / f"seed{s}" for unit in paradigm_units(cfg) for s in cfg.profile.seeds]
+
+
+def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str] = (), progress: bool = False,
+                ) -> list[Path]:
+    """Train every entry of ``plan`` (override lists) whose run folders lack a ``metrics.csv``, for each seed of the
+    profile; return all the plan's run folders."""
+    from m2dino.train import run_paradigm
+
+    dirs: list[Path] = []
+    for overrides in plan:
+        cfg = load([f"profile={profile}", *overrides, *extra])
+        for seed in cfg.profile.seeds:
+            cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
+            want = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
+            if not all((d / "metrics.csv").exists() for d in want):
+                run_paradigm(cfg_s, progress=progress)
+            missing = [d for d in want if not (d / "metrics.csv").exists()]
+            if missing:
+                raise RuntimeError(f"training {overrides} (seed {seed}) left no metrics.csv in {missing[0]}")
+            dirs += want
+    return dirs
