@@ -69,3 +69,26 @@ def default_value(p: str, t: str, s: int) -> float:
     rng = np.random.default_rng(zlib.crc32(f"{p}/{t}/{s}".encode()))
     base = 20.0 if get_task(t).primary_metric == "mre" else 0.7
     return float(base * (1 + 0.1 * rng.standard_normal()))
+
+
+def fabricate_everything(profile_root: Path, seeds: Iterable[int] = (0,)) -> None:
+    """Main, data-scale (obstetrics and breast at 0.5), ablation and baseline runs, plus routing of the main AU model:
+    every input the notebooks' figures read."""
+    k = {"single": 0.0, "clinical": -0.2, "all": 0.05}
+
+    def value(p: str, t: str, s: int, scale: float = 1.0) -> float:
+        q = k[p] * scale + 0.01 * s
+        return 10.0 * (1 - q) if get_task(t).primary_metric == "mre" else 0.6 * (1 + q)
+
+    fabricate(profile_root, value, seeds=seeds)
+    ds_tasks = GROUPS["obstetrics"] + GROUPS["breast"]
+    fabricate(profile_root, lambda p, t, s: value(p, t, s, 2.0), seeds=seeds, tasks=ds_tasks,
+              experiment="data_scale/frac0.5", n_train=lambda t: max(4, get_task(t).n_train // 200))
+    for exp, scale in (("ablation_dense", 0.5), ("fmc_baseline", -1.0)):
+        fabricate(profile_root, lambda p, t, s: value("all", t, s, scale), seeds=seeds, paradigms=("all",),
+                  experiment=exp)
+    rng = np.random.default_rng(0)
+    routing = {t.id: {str(b): rng.integers(0, 100, 4).tolist() for b in (2, 3)} for t in all_tasks()}
+    import json
+    for s in seeds:
+        (profile_root / "all" / "all" / f"seed{s}" / "routing.json").write_text(json.dumps(routing))

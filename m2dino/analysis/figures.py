@@ -178,3 +178,38 @@ def plot_similarity(sim: pd.DataFrame, order: list[str], z: np.ndarray, label: s
     _caption(fig, f"Ours: {label}.")
     fig.tight_layout()
     return fig
+
+
+def plot_guideline(guideline: pd.DataFrame, verdicts: pd.DataFrame, label: str) -> plt.Figure:
+    """The derived guideline as a scale x type grid (colour: recommended paradigm, text: mean changes and evidence),
+    next to the study's claims with our verdicts."""
+    colors = {"single (TS)": "#dddddd", "clinical-group (CG)": "#f5b971", "all-task (AU)": "#8fb8de"}
+    scales = ["data-scarce", "data-rich"]
+    types = [t for t in TASK_TYPES if t in set(guideline["type"])]
+    fig, (ax, axt) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    for i, s in enumerate(scales):
+        for j, t in enumerate(types):
+            r = guideline[(guideline["scale"] == s) & (guideline["type"] == t)]
+            if r.empty:
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, color="white", ec="k", lw=0.3))
+                ax.text(j + 0.5, i + 0.5, "no tasks", ha="center", va="center", fontsize=6)
+                continue
+            r = r.iloc[0]
+            ax.add_patch(plt.Rectangle((j, i), 1, 1, color=colors[r["recommended"]], ec="k", lw=0.3))
+            cg, au = r.get("clinical_mean", np.nan), r.get("all_mean", np.nan)
+            ax.text(j + 0.5, i + 0.5, f"{r['recommended'].split(' ')[0]} ({r['evidence']})\n"
+                    f"CG {cg:+.1f}%  AU {au:+.1f}%\n{int(r['n_tasks'])} task(s)", ha="center", va="center",
+                    fontsize=6)
+    ax.set_xlim(0, len(types))
+    ax.set_ylim(0, len(scales))
+    ax.set_xticks(np.arange(len(types)) + 0.5, types, fontsize=7)
+    ax.set_yticks(np.arange(len(scales)) + 0.5, scales, fontsize=7)
+    ax.set_title("Derived guideline: paradigm with the best mean change vs TS", fontsize=9)
+    axt.axis("off")
+    lines = [f"{r.source} {r.study_says}\n    → ours: {r.verdict.upper()}" for r in verdicts.itertuples()]
+    axt.text(0, 1, "\n".join(lines), va="top", fontsize=6.5, wrap=True)
+    axt.set_title("The study's findings and guideline vs our measurements", fontsize=9)
+    _caption(fig, f"Ours: {label}. Evidence 'clear': the best paradigm's 95% CI (bootstrap over tasks) excludes 0; "
+                  "grades: [A] abstract, [S] second-hand summary (unverified).")
+    fig.tight_layout()
+    return fig

@@ -18,7 +18,8 @@ SIDE_EXPERIMENTS = {"ablation_dense": "all", "fmc_baseline": "all"}
 
 
 def data_scale_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> pd.DataFrame:
-    """Per-task changes against TS at the same training fraction, for every ``data_scale/frac*`` experiment."""
+    """Per-task changes against TS at the same training fraction, for every ``data_scale/frac*`` experiment, plus the
+    main experiment as fraction 1.0 for the same groups' tasks (fraction 1.0 is not retrained)."""
     parts = []
     for exp in sorted(e for e in tidy["experiment"].unique() if str(e).startswith("data_scale/")):
         have = set(tidy.loc[tidy["experiment"] == exp, "paradigm"])
@@ -27,6 +28,10 @@ def data_scale_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool =
         ch = task_changes(tidy, exp, n_boot=n_boot, bootstrap=bootstrap)
         ch["fraction"] = float(exp.split("frac", 1)[1]) if "frac" in exp else float("nan")
         parts.append(ch)
+    if parts and "main" in set(tidy["experiment"]):
+        groups = set(pd.concat(parts)["group"])
+        main = task_changes(tidy, "main", n_boot=n_boot, bootstrap=bootstrap)
+        parts.append(main[main["group"].isin(groups)].assign(fraction=1.0))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -74,11 +79,13 @@ def build_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True)
              if ((tidy["experiment"] == e) & (tidy["paradigm"] == p)).any()], ignore_index=True)
     else:
         notes.append("ablation / challenge baseline: no runs (notebooks/08_moe_routing.ipynb)")
-    evidence = pd.concat([t for k, t in tables.items() if k in ("task_change", "data_scale_change")],
-                         ignore_index=True) if "task_change" in tables else pd.DataFrame()
+    evidence = pd.DataFrame()
+    if "task_change" in tables:  # the main runs, plus the data-scale runs below fraction 1.0
+        extra = [ds[ds["experiment"] != "main"]] if len(ds) else []
+        evidence = pd.concat([tables["task_change"], *extra], ignore_index=True)
     if len(evidence):
-        tables["guideline"] = derive_guideline(evidence)
-        tables["guideline_vs_study"] = compare_with_study(evidence, label)
+        tables["guideline"] = derive_guideline(evidence, n_boot=n_boot)
+        tables["guideline_vs_study"] = compare_with_study(evidence, label, n_boot=n_boot)
     tables["notes"] = pd.DataFrame({"note": [f"data: {label}"] + notes})
     return tables
 

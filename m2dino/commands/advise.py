@@ -30,7 +30,7 @@ def measured_changes(tidy: pd.DataFrame) -> pd.DataFrame:
         parts.append(task_changes(tidy, "main", bootstrap=False))
     ds = data_scale_changes(tidy, bootstrap=False)
     if len(ds):
-        parts.append(ds)
+        parts.append(ds[ds["experiment"] != "main"])
     if not parts:
         raise AdvisorError("no experiment has TS runs next to CG or AU runs: nothing to fit")
     return pd.concat(parts, ignore_index=True)
