@@ -92,3 +92,38 @@ def fabricate_everything(profile_root: Path, seeds: Iterable[int] = (0,)) -> Non
     import json
     for s in seeds:
         (profile_root / "all" / "all" / f"seed{s}" / "routing.json").write_text(json.dumps(routing))
+
+
+def scored_per_image(task: str, error: float, seed: int = 0, n: int = 24) -> pd.DataFrame:
+    """A per-image table made by ``m2dino.metrics.score_task`` from fabricated predictions whose error grows with
+    ``error`` (0 = near perfect). The same images (paths, truths) for every model of a seed, so comparisons pair."""
+    from m2dino.metrics import score_task
+
+    t = get_task(task)
+    rng = np.random.default_rng(zlib.crc32(f"{task}/{seed}".encode()))
+    noise = np.random.default_rng(zlib.crc32(f"{task}/{seed}/{error}".encode()))
+    preds, targets = [], []
+    for i in range(n):
+        if t.type == "segmentation":
+            y = np.zeros((32, 32), dtype=np.int64)
+            r0, c0 = rng.integers(4, 12, 2)
+            y[r0:r0 + 14, c0:c0 + 14] = 1 + i % (t.num_classes - 1)
+            shift = int(round(error * 10 * noise.uniform(0.5, 1.5)))
+            preds.append(np.roll(y, shift, axis=1))
+            targets.append(y)
+        elif t.type == "classification":
+            label = i % t.num_classes
+            logits = noise.normal(0, 1, t.num_classes)
+            logits[label] += 3 * (1 - error)
+            preds.append(np.exp(logits) / np.exp(logits).sum())
+            targets.append(label)
+        elif t.type == "detection":
+            box = np.array([8, 8, 20, 22], dtype=float) + rng.integers(0, 6)
+            preds.append(box + noise.normal(0, 1 + 6 * error, 4).clip(-6, 6))
+            targets.append(box)
+        else:
+            pts = rng.uniform(5, 60, (t.num_classes, 2))
+            preds.append(pts + noise.normal(0, 1 + 10 * error, pts.shape))
+            targets.append(pts)
+    _, df = score_task(task, preds, targets, image_paths=[f"{task}/img{i:03d}.png" for i in range(n)])
+    return df

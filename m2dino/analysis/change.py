@@ -93,7 +93,7 @@ def seed_average(per_seed: pd.DataFrame) -> pd.DataFrame:
     keys = ["comparison", "experiment", "paradigm", "ref_experiment", "ref_paradigm", "task", "type", "group",
             "metric"]
     g = per_seed.groupby(keys, sort=False)
-    out = g.agg(change=("change", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
+    out = g.agg(change=("change", "mean"), change_boot=("change_boot", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
                 seed_sd=("change", "std"), n_seeds=("seed", "nunique"), ref_value=("ref_value", "mean"),
                 new_value=("new_value", "mean"), n_train=("n_train", "mean"), n_test=("n_test", "mean")).reset_index()
     out["seed_sd"] = out["seed_sd"].fillna(0.0)
