@@ -34,7 +34,9 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
                          group=t.group, metric=t.primary_metric, value=v, ci_low=v - 0.01, ci_high=v + 0.01,
                          n_train=n, n_test=16))
         rows.append({**rows[-1], "metric": "secondary_x", "value": 0.5})
+        rows.append({**rows[-2], "paradigm": "trivial", "value": 0.1 if t.direction > 0 else 99.0})
     pd.DataFrame(rows).to_csv(d / "metrics.csv", index=False)
+    (d / "DONE").write_text("fixture\n")
     (d / "config.yaml").write_text(f"experiment: {experiment}\nseed: {seed}\ndata:\n  source: {source}\n"
                                    f"profile:\n  name: {profile}\n")
     if per_image:
@@ -127,3 +129,33 @@ def scored_per_image(task: str, error: float, seed: int = 0, n: int = 24) -> pd.
             targets.append(pts)
     _, df = score_task(task, preds, targets, image_paths=[f"{task}/img{i:03d}.png" for i in range(n)])
     return df
+
+
+def fabricate_scored(profile_root: Path, seeds: Iterable[int] = (0,)) -> None:
+    """Like ``fabricate_everything``, but every run has per-image tables scored by m2dino.metrics (slower; for
+    exercising the notebooks' analysis cells without a trainer)."""
+    import functools
+    import json
+
+    from m2dino.metrics import primary_from_per_image
+
+    err = {"single": 0.2, "clinical": 0.35, "all": 0.15}
+
+    @functools.cache
+    def table(p: str, t: str, s: int, e: float = 0.0) -> pd.DataFrame:
+        return scored_per_image(t, err[p] + e, s)
+
+    def go(paradigms, tasks=None, experiment="main", e=0.0, as_paradigm=None):
+        tab = lambda p, t, s: table(as_paradigm or p, t, s, e)  # noqa: E731
+        fabricate(profile_root, lambda p, t, s: primary_from_per_image(t, tab(p, t, s)), seeds=seeds, tasks=tasks,
+                  paradigms=paradigms, experiment=experiment, per_image=tab,
+                  n_train=(lambda t: max(4, get_task(t).n_train // 200)) if experiment.startswith("data") else None)
+
+    go(("single", "clinical", "all"))
+    go(("single", "clinical", "all"), GROUPS["obstetrics"] + GROUPS["breast"], "data_scale/frac0.5", 0.1)
+    go(("all",), experiment="ablation_dense", e=0.05)
+    go(("all",), experiment="fmc_baseline", e=0.2)
+    rng = np.random.default_rng(0)
+    routing = {t.id: {str(b): rng.integers(0, 100, 4).tolist() for b in (2, 3)} for t in all_tasks()}
+    for s in seeds:
+        (profile_root / "all" / "all" / f"seed{s}" / "routing.json").write_text(json.dumps(routing))

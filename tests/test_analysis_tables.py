@@ -37,11 +37,11 @@ def test_tidy_reads_every_run_and_refuses_empty(tmp_path):
         tidy_results(root)
     fabricate(root, lambda p, t, s: 0.5, seeds=(0, 1), tasks=["breast_lesion", "breast_2cls", "FUGC"])
     df = tidy_results(root)
-    # 3 paradigms x 3 tasks x 2 seeds x 2 metrics
-    assert len(df) == 36
+    # 3 paradigms x 3 tasks x 2 seeds x 2 metrics, plus the trivial predictor once per task and seed
+    assert len(df) == 36 + 6 and set(df.loc[df["paradigm"] == "trivial", "unit"]) == {"trivial"}
     assert set(df["experiment"]) == {"main"}
     prim = primary_table(df)
-    assert len(prim) == 18 and set(prim["metric"]) == {"dice", "auc", "mre"}
+    assert len(prim) == 18 + 6 and set(prim["metric"]) == {"dice", "auc", "mre"}
     assert provenance(df) == "profile=smoke, seeds [0, 1], synthetic data"
 
 
@@ -52,6 +52,9 @@ def test_tidy_names_file_and_row_on_inconsistent_metrics(tmp_path):
     df.loc[1, "seed"] = 3
     df.to_csv(d / "metrics.csv", index=False)
     with pytest.raises(ValueError, match=r"metrics.csv, row 3: seed"):
+        tidy_results(root)
+    (d / "DONE").unlink()  # an unfinished run is not read at all
+    with pytest.raises(NoResultsError):
         tidy_results(root)
 
 

@@ -59,8 +59,8 @@ def expected_run_dirs(cfg) -> list[Path]:
 
 def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str] = (), progress: bool = False,
                 ) -> list[Path]:
-    """Train every entry of ``plan`` (override lists) whose run folders lack a ``metrics.csv``, for each seed of the
-    profile; return all the plan's run folders."""
+    """Train every entry of ``plan`` (override lists) whose run folders are not finished (``DONE``), for each seed of
+    the profile; return all the plan's run folders. Finished runs are only read, never retrained."""
     from m2dino.train import run_paradigm
 
     dirs: list[Path] = []
@@ -69,7 +69,7 @@ def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str
         for seed in cfg.profile.seeds:
             cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
             want = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
-            if not all((d / "metrics.csv").exists() for d in want):
+            if not all((d / "DONE").exists() for d in want):
                 run_paradigm(cfg_s, progress=progress)
             missing = [d for d in want if not (d / "metrics.csv").exists()]
             if missing:

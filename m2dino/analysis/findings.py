@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from m2dino.analysis.change import PARADIGM_LABEL
 from m2dino.analysis.delta_m import CONVENTION
 
 
@@ -56,11 +57,11 @@ def what_we_found(tables: dict[str, pd.DataFrame]) -> str:
                            for r in g.itertuples()) + ").")
     ds = tables.get("data_scale_change")
     if ds is not None and len(ds):
-        m = ds.groupby(["group", "comparison", "fraction"])["change"].mean().reset_index()
+        m = ds.assign(p=ds["paradigm"].map(PARADIGM_LABEL)).groupby(["group", "p", "fraction"])["change"].mean()
         parts = []
-        for (grp, comp), d in m.groupby(["group", "comparison"], sort=False):
+        for (grp, p), d in m.reset_index().groupby(["group", "p"], sort=False):
             d = d.sort_values("fraction")
-            parts.append(f"{grp} {comp.split(' ')[0]}: " + " → ".join(
+            parts.append(f"{grp} {p}: " + " → ".join(
                 f"{_fmt(r.change)} at {r.fraction:g}" for r in d.itertuples()))
         out.append("- Data scale within a group (mean change vs TS at each training fraction): " + "; ".join(parts)
                    + ".")

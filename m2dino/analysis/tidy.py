@@ -2,7 +2,9 @@
 seed and metric, read from the run folders' ``metrics.csv`` (layout in ../../README.md and notes/common.md).
 
 A run folder is ``<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/``; ``<experiment>`` may span several folder
-levels (``data_scale/frac0.25``) and is ``main`` when absent.
+levels (``data_scale/frac0.25``) and is ``main`` when absent. Only finished runs count: the trainer writes ``DONE``
+after ``metrics.csv``. Every run also scores the trivial predictor (paradigm ``trivial``, e.g. the majority class or
+the mean box); those rows are kept once per experiment, seed, task and metric, as a floor for the models.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from omegaconf import OmegaConf
 from m2dino.registry import get_task
 
 PARADIGMS = ("single", "clinical", "all")
+TRIVIAL = "trivial"
 METRICS_COLUMNS = ("profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
                    "ci_high", "n_train", "n_test")
 _SEED = re.compile(r"^seed(\d+)$")
@@ -35,9 +38,9 @@ def parse_run_dir(run_dir: Path, profile_root: Path) -> dict:
 
 
 def run_dirs(profile_root: Path) -> list[Path]:
-    """Every run folder holding a ``metrics.csv`` below ``profile_root``, sorted."""
+    """Every finished run folder (``metrics.csv`` and ``DONE``) below ``profile_root``, sorted."""
     profile_root = Path(profile_root)
-    return sorted(p.parent for p in profile_root.glob("**/seed*/metrics.csv"))
+    return sorted(p.parent for p in profile_root.glob("**/seed*/metrics.csv") if (p.parent / "DONE").exists())
 
 
 def read_metrics(run_dir: Path, profile_root: Path) -> pd.DataFrame:
@@ -51,8 +54,9 @@ def read_metrics(run_dir: Path, profile_root: Path) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
     where = parse_run_dir(Path(run_dir), Path(profile_root))
+    model_rows = df["paradigm"].astype(str) != TRIVIAL
     for key in ("paradigm", "unit", "seed"):
-        bad = df.index[df[key].astype(str) != str(where[key])]
+        bad = df.index[model_rows & (df[key].astype(str) != str(where[key]))]
         if len(bad):
             raise ValueError(f"{path}, row {int(bad[0]) + 2}: {key}={df.loc[bad[0], key]!r} disagrees with the folder "
                              f"({where[key]!r})")
@@ -74,9 +78,13 @@ def tidy_results(profile_root: Path) -> pd.DataFrame:
     """Every run's metrics under ``results/<profile>/`` as one table (raises ``NoResultsError`` when there are none)."""
     dirs = run_dirs(profile_root)
     if not dirs:
-        raise NoResultsError(f"no run folders with metrics.csv under {profile_root}; train first "
+        raise NoResultsError(f"no run folders with metrics.csv and DONE under {profile_root}; train first "
                              f"(python -m m2dino train profile=...)")
     df = pd.concat([read_metrics(d, profile_root) for d in dirs], ignore_index=True)
+    trivial = df["paradigm"] == TRIVIAL
+    df = pd.concat([df[~trivial], df[trivial].drop_duplicates(["experiment", "seed", "task", "metric"])],
+                   ignore_index=True)
+    df.loc[df["paradigm"] == TRIVIAL, "unit"] = TRIVIAL
     cols = ["experiment", *METRICS_COLUMNS, "is_primary", "direction", "run_dir"]
     return df[cols + [c for c in df.columns if c not in cols]].sort_values(
         ["experiment", "paradigm", "unit", "seed", "task", "metric"], kind="stable").reset_index(drop=True)
