@@ -61,15 +61,19 @@ def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str
                 ) -> list[Path]:
     """Train every entry of ``plan`` (override lists) whose run folders are not finished (``DONE``), for each seed of
     the profile; return all the plan's run folders. Finished runs are only read, never retrained."""
-    from m2dino.train import run_paradigm
+    from m2dino.train.paradigms import ensure_data, run_paradigm
 
     dirs: list[Path] = []
+    data_ready = False
     for overrides in plan:
         cfg = load([f"profile={profile}", *overrides, *extra])
         for seed in cfg.profile.seeds:
             cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
             want = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
             if not all((d / "DONE").exists() for d in want):
+                if not data_ready:  # generate the synthetic data once (idempotent; a no-op when it exists)
+                    ensure_data(cfg_s)
+                    data_ready = True
                 run_paradigm(cfg_s, progress=progress)
             missing = [d for d in want if not (d / "metrics.csv").exists()]
             if missing:
