@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from m2dino.grouping import load_grouping, resolve_groups
 from m2dino.registry import TASK_TYPES, get_task
 
 PARADIGMS = ("clinical", "all")
@@ -102,6 +103,9 @@ class Fit:
 def fit(changes: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Fit:
     """Fit the advisor's model to per-task changes (``m2dino.analysis.change`` tables, any experiments)."""
     d = changes[changes["paradigm"].isin(PARADIGMS)].dropna(subset=["change", "n_train"])
+    # a clinical group of one task trains a task-specific model under another name: no evidence about grouping
+    singletons = {ids[0] for ids in resolve_groups(load_grouping("clinical")).values() if len(ids) == 1}
+    d = d[~((d["paradigm"] == "clinical") & d["task"].isin(singletons))]
     if d.empty:
         raise AdvisorError("no measured changes of CG or AU against TS: run the three paradigms first")
     levels = [t for t in TASK_TYPES if t in set(d["type"])]
