@@ -28,3 +28,16 @@ def test_paired_bootstrap_change_finds_negative_transfer(tmp_path):
         assert au["change"] == pytest.approx(0.0) and au["ci_low"] <= 0 <= au["ci_high"]
     n = count_negative(ch.reset_index()).set_index("comparison")["n_negative"]
     assert n["CG vs TS"] == 3 and n["AU vs TS"] == 0
+
+
+def test_per_image_tables_of_several_tasks_in_one_csv_keep_integer_labels(tmp_path):
+    # a CG unit writes one per_image.csv for its tasks: a 3-class task's labels must come back as integers
+    from m2dino.analysis.tidy import read_per_image
+    from analysis_fixtures import write_run
+
+    tabs = {t: scored_per_image(t, 0.2) for t in ("breast_3cls", "breast_lesion")}
+    d = write_run(tmp_path / "smoke", "clinical", "breast", 0, {t: 0.5 for t in tabs}, per_image=tabs)
+    got = read_per_image(d, "breast_3cls")
+    assert got["label"].dtype == "int64" and "dice" not in got.columns
+    assert primary_from_per_image("breast_3cls", got) == pytest.approx(primary_from_per_image("breast_3cls",
+                                                                                            tabs["breast_3cls"]))

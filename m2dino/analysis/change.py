@@ -50,9 +50,13 @@ CHANGE_SCALE = 100.0
 
 
 def relative_change(task: str, ref: float, new: float) -> float:
-    """Direction-aware relative change in percent (positive = better), the per-task term of Δm."""
-    if ref == 0 or not np.isfinite(ref):
-        raise ValueError(f"task {task!r}: reference value {ref} admits no relative change")
+    """Direction-aware relative change in percent (positive = better), the per-task term of Δm.
+
+    NaN when the reference is 0 or not finite (e.g. a TS model with Dice 0 at the smoke profile): no relative change
+    is defined, and such tasks are left out of means and Δm, whose task counts say so.
+    """
+    if ref == 0 or not np.isfinite(ref) or not np.isfinite(new):
+        return float("nan")
     return get_task(task).direction * (new - ref) / abs(ref) * 100.0
 
 
@@ -119,7 +123,8 @@ def aggregate(changes: pd.DataFrame, by: str) -> pd.DataFrame:
 
     c = classify(changes)
     g = c.groupby(["comparison", by], sort=False)
-    out = g.agg(n_tasks=("task", "nunique"), mean_change=("change", "mean"), median_change=("change", "median"),
+    out = g.agg(n_tasks=("change", "count"), n_undefined=("change", lambda v: int(v.isna().sum())),
+                mean_change=("change", "mean"), median_change=("change", "median"),
                 min_change=("change", "min"), max_change=("change", "max"),
                 n_negative=("transfer", lambda s: int((s == "negative").sum())),
                 n_positive=("transfer", lambda s: int((s == "positive").sum()))).reset_index()

@@ -5,7 +5,8 @@ Convention (Maninis et al., CVPR 2019; Liu et al., 2022 / LibMTL), one primary m
     Δm = (1/T) Σ_t (-1)^{l_t} (M_t - M_TS,t) / M_TS,t × 100   [%]
 
 with l_t = 1 when lower is better for task t (MRE) and 0 otherwise (Dice, AUC, IoU). Positive Δm = better than TS on
-average. T is the number of tasks compared (27 for the full study; the table says when fewer runs exist). It is the
+average. T is the number of tasks compared (27 for the full study; the table says when fewer runs exist, or when a
+task's TS metric is 0 so that its relative change is undefined and it is left out). It is the
 per-task ``change`` of ``m2dino.analysis.change`` averaged over tasks, computed per seed and then averaged over seeds
 (``seed_sd`` is the spread over seeds). The two other conventions in the literature — averaging over every metric of
 every task (Vandenhende et al.) and taking the relative change of an average score — are not used.
@@ -31,7 +32,7 @@ def delta_m(tidy: pd.DataFrame, new: RunSet, ref: RunSet | None = None, by: str 
     per_seed = compare_per_seed(tidy, ref, new, bootstrap=False)
     keys = ["comparison"] + ([by] if by else [])
     per = (per_seed.groupby(keys + ["seed"], sort=False)
-           .agg(delta_m=("change", "mean"), n_tasks=("task", "nunique")).reset_index())
+           .agg(delta_m=("change", "mean"), n_tasks=("change", "count")).reset_index())
     out = (per.groupby(keys, sort=False)
            .agg(delta_m=("delta_m", "mean"), seed_sd=("delta_m", "std"), n_seeds=("seed", "nunique"),
                 n_tasks=("n_tasks", "min")).reset_index())

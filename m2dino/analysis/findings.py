@@ -39,7 +39,10 @@ def what_we_found(tables: dict[str, pd.DataFrame]) -> str:
         neg = d[d["transfer"] == "negative"].sort_values("change")
         pos = d[d["transfer"] == "positive"]
         worst = ", ".join(f"{r.task} {_fmt(r.change)}" for r in neg.head(3).itertuples())
-        out.append(f"- {comp}: {len(neg)} of {len(d)} tasks show negative transfer (95% CI below 0)"
+        undefined = int(d["change"].isna().sum())
+        note = f" ({undefined} more undefined: TS metric 0)" if undefined else ""
+        out.append(f"- {comp}: {len(neg)} of {int(d['change'].notna().sum())} tasks{note} show negative transfer "
+                   "(95% CI below 0)"
                    + (f", worst {worst}" if worst else "") + f"; {len(pos)} show a significant gain.")
     ty = tables["type_change"]
     for comp, d in ty.groupby("comparison", sort=False):

@@ -97,7 +97,7 @@ def derive_guideline(changes: pd.DataFrame, threshold: float | None = None, n_bo
     The recommendation is the paradigm with the best mean change (TS counts as 0). It is ``clear`` when that mean's
     interval excludes 0 (for TS: when both CG's and AU's intervals lie below 0), else ``weak``.
     """
-    c, _ = add_group_scale(changes, threshold)
+    c, _ = add_group_scale(changes.dropna(subset=["change"]), threshold)
     rows = []
     for (scale, typ), d in c.groupby(["scale", "type"], sort=True):
         row = {"scale": scale, "type": typ, "n_tasks": d["task"].nunique()}
@@ -149,7 +149,7 @@ def compare_with_study(changes: pd.DataFrame, context: str, threshold: float | N
 
     ``context`` names the evidence, e.g. ``"profile=demo, seeds [0], synthetic data"``.
     """
-    c, thr = add_group_scale(changes, threshold)
+    c, thr = add_group_scale(changes.dropna(subset=["change"]), threshold)
     multi = c[c["group_size"] > 1]
     cg, au = multi[multi["paradigm"] == "clinical"], c[c["paradigm"] == "all"]
     scarce_cg, rich_cg = cg[cg["scale"] == "data-scarce"], cg[cg["scale"] == "data-rich"]

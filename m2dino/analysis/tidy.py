@@ -20,6 +20,7 @@ PARADIGMS = ("single", "clinical", "all")
 TRIVIAL = "trivial"
 METRICS_COLUMNS = ("profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
                    "ci_high", "n_train", "n_test")
+INT_COLUMNS = {"label", "pred", "correct", "height", "width"}
 _SEED = re.compile(r"^seed(\d+)$")
 
 
@@ -112,6 +113,13 @@ def read_per_image(run_dir: Path, task: str) -> pd.DataFrame:
     sub = df[df["task"] == task].reset_index(drop=True)
     if sub.empty:
         raise ValueError(f"{path}: no rows for task {task!r}")
+    # one CSV holds every task of the unit: drop the other tasks' columns, and give back the integer columns their
+    # dtype (pandas reads them as float where other tasks' rows left them empty)
+    sub = sub.dropna(axis=1, how="all")
+    for col in INT_COLUMNS & set(sub.columns):
+        if sub[col].isna().any():
+            raise ValueError(f"{path}: task {task!r} has empty {col!r} values")
+        sub[col] = sub[col].astype("int64")
     return sub
 
 
