@@ -27,25 +27,41 @@ def main_plan() -> list[list[str]]:
     return [[f"paradigm={p}"] for p in ("single", "clinical", "all")]
 
 
-def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCALE_GROUPS) -> list[list[str]]:
-    """Override lists of the data-scale experiment (fractions < 1 only; 1.0 is the main experiment)."""
+def _task_list(ids: Sequence[str]) -> str:
+    return "[" + ",".join(ids) + "]"
+
+
+def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCALE_GROUPS,
+                    au_tasks: str = "all") -> list[list[str]]:
+    """Override lists of the data-scale experiment (fractions < 1 only; 1.0 is the main experiment).
+
+    ``au_tasks="all"`` trains AU on the 27 tasks at each fraction (the study's AU); ``"groups"`` only on the groups'
+    tasks (a cheap stand-in for the smoke profile, where it coincides with CG for a single group).
+    """
+    if au_tasks not in ("all", "groups"):
+        raise ValueError(f"au_tasks must be 'all' or 'groups', got {au_tasks!r}")
     clinical = resolve_groups(load_grouping("clinical"))
+    unknown = [g for g in groups if g not in clinical]
+    if unknown:
+        raise KeyError(f"unknown clinical groups {unknown}; known: {sorted(clinical)}")
     plan = []
     for f in sorted(set(fractions)):
         if not 0 < f < 1:
             continue
         base = [f"experiment={data_scale_name(f)}", f"data.fraction={f:g}"]
         for g in groups:
-            tasks = "[" + ",".join(clinical[g]) + "]"
-            plan.append(base + ["paradigm=single", f"tasks={tasks}"])
+            plan.append(base + ["paradigm=single", f"tasks={_task_list(clinical[g])}"])
             plan.append(base + ["paradigm=clinical", f"unit={g}"])
-        plan.append(base + ["paradigm=all"])
+        au = [] if au_tasks == "all" else [f"tasks={_task_list([t for g in groups for t in clinical[g]])}"]
+        plan.append(base + ["paradigm=all", *au])
     return plan
 
 
-def side_plan() -> list[list[str]]:
-    return [["experiment=ablation_dense", "paradigm=all", "model.moe.enabled=false"],
-            ["experiment=fmc_baseline", "paradigm=all", "model=fmc_baseline"]]
+def side_plan(tasks: Sequence[str] | None = None) -> list[list[str]]:
+    """The dense ablation and the challenge baseline, all-task; ``tasks`` restricts both (the smoke profile)."""
+    extra = [f"tasks={_task_list(tasks)}"] if tasks else []
+    return [["experiment=ablation_dense", "paradigm=all", "model.moe.enabled=false", *extra],
+            ["experiment=fmc_baseline", "paradigm=all", "model=fmc_baseline", *extra]]
 
 
 def expected_run_dirs(cfg) -> list[Path]:
