@@ -75,11 +75,3 @@ def gallery_figure(root: Path, split: str = "train", title: str = "") -> Figure:
     fig.tight_layout()
     return fig
 
-
-def save_figure(fig: Figure, folder: Path, name: str) -> list[Path]:
-    """Save as PNG and PDF without timestamps or software tags, so reruns give identical bytes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    png, pdf = folder / f"{name}.png", folder / f"{name}.pdf"
-    fig.savefig(png, dpi=150, metadata={"Software": None})
-    fig.savefig(pdf, metadata={"CreationDate": None})
-    return [png, pdf]
