@@ -9,7 +9,7 @@ Every statistic below comes with a 95% interval from a bootstrap over tasks (a t
 move together). A claim of the study is:
 - ``agree`` when the interval excludes zero in the direction the claim states;
 - ``disagree`` when it excludes zero in the opposite direction;
-- ``not supported`` when it includes zero or too few tasks were measured.
+- ``not supported`` when it includes zero or fewer than ``MIN_TASKS`` tasks were measured.
 Reasons always name the data (synthetic or not), the profile and the numbers of tasks, so that a disagreement on a
 small synthetic benchmark is never read as a refutation of the study.
 """
@@ -23,6 +23,7 @@ import pandas as pd
 from m2dino.analysis.study import CLAIMS
 
 N_BOOT = 1000
+MIN_TASKS = 3  # fewer tasks than this give no verdict and no "clear" recommendation: a bootstrap over 2 is noise
 PARADIGM_NAME = {"single": "single (TS)", "clinical": "clinical-group (CG)", "all": "all-task (AU)"}
 
 
@@ -114,6 +115,7 @@ def derive_guideline(changes: pd.DataFrame, threshold: float | None = None, n_bo
             clear = bool(others) and all(np.isfinite(v[2]) and v[2] < 0 for v in others)
         else:
             clear = bool(np.isfinite(est[best][1]) and est[best][1] > 0)
+        clear = clear and row["n_tasks"] >= MIN_TASKS
         row.update(recommended=PARADIGM_NAME[best], evidence="clear" if clear else "weak")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -122,8 +124,9 @@ def derive_guideline(changes: pd.DataFrame, threshold: float | None = None, n_bo
 def _verdict(point: float, lo: float, hi: float, sign: int, n: int, what: str, context: str) -> tuple[str, str]:
     if not np.isfinite(point):
         return "not supported", f"no measurement for {what} ({context})"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "not supported", f"{what} = {point:+.2f} from {n} task(s): too few for an interval ({context})"
+    if n < MIN_TASKS or not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not supported", (f"{what} = {point:+.2f} from {n} task(s): too few for a verdict (at least "
+                                 f"{MIN_TASKS} needed) ({context})")
     txt = f"{what} = {point:+.2f} [{lo:+.2f}, {hi:+.2f}] over {n} tasks ({context})"
     tol = 1e-9 * max(1.0, abs(point))  # a bound that is zero up to rounding does not exclude zero
     lo, hi = (0.0 if abs(lo) < tol else lo), (0.0 if abs(hi) < tol else hi)
