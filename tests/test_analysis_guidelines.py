@@ -70,7 +70,7 @@ def test_derived_guideline_picks_the_best_paradigm_per_cell():
 def test_two_tasks_give_no_verdict_however_large_the_effect():
     ch = _fabricated(-30, 15, 2, 0, 1.0)
     keep = ch["group"].isin(RICH) | ch["task"].isin(["breast_lesion", "breast_2cls"])
-    v = compare_with_study(ch[keep], "fixture", n_boot=200).set_index("claim")
+    v = compare_with_study(ch[keep], "fixture", threshold=45, n_boot=200).set_index("claim")
     assert v.loc["cg_scarce_negative", "verdict"] == "not supported"
     assert "too few for a verdict" in v.loc["cg_scarce_negative", "reason"]
     assert v.loc["cg_rich_gain", "verdict"] == "agree"
