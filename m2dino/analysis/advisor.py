@@ -89,6 +89,7 @@ class Fit:
     coef: dict[str, np.ndarray]    # paradigm -> [n_boot + 1, p] (row 0: fit on all data)
     seen: np.ndarray               # [n_boot + 1, len(levels)]: type present in that resample
     n_range: tuple[float, float]
+    type_tasks: dict[str, int]     # measured tasks per type
     n_rows: int
     n_tasks: int
     experiments: list[str]
@@ -126,7 +127,8 @@ def fit(changes: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Fit:
             X = _design(sp["type"].to_numpy(), sp["n_train"].to_numpy(float), levels)
             coef[p].append(np.linalg.lstsq(X, sp["change"].to_numpy(float), rcond=None)[0])
     return Fit(levels, {p: np.array(v) for p, v in coef.items()}, np.array(seen),
-               (float(d["n_train"].min()), float(d["n_train"].max())), len(d), len(tasks),
+               (float(d["n_train"].min()), float(d["n_train"].max())),
+               d.groupby("type")["task"].nunique().to_dict(), len(d), len(tasks),
                sorted(d["experiment"].unique()))
 
 
@@ -175,6 +177,9 @@ def advise(changes: pd.DataFrame, queries: list[Query], n_boot: int = N_BOOT, se
             row[f"p_best_{nm}"] = float(wins[k])
         notes = [f"fit on {f.n_rows} (task, experiment) changes from {f.n_tasks} tasks, experiments "
                  f"{', '.join(f.experiments)}"]
+        k = f.type_tasks.get(q.type, 0)
+        if k < 3:
+            notes.append(f"weak: only {k} measured {q.type} task(s)")
         if not (f.n_range[0] <= n <= f.n_range[1]):
             notes.append(f"extrapolation: n_train {n:g} outside the measured {f.n_range[0]:g}-{f.n_range[1]:g}")
         row.update(recommendation=NAMES[best], p_best=float(wins[names.index(best)]), evidence="; ".join(notes))
