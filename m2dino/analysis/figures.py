@@ -157,7 +157,7 @@ def plot_expert_usage(usage: pd.DataFrame, label: str) -> plt.Figure:
     im = ax.imshow(m.to_numpy(float), aspect="auto", cmap="viridis", vmin=0)
     ax.set_yticks(range(len(m.index)), m.index, fontsize=6)
     ax.set_xticks(range(m.shape[1]), [f"b{b}e{e}" for b, e in m.columns], rotation=90, fontsize=5)
-    fig.colorbar(im, ax=ax, label="share of the task's tokens")
+    fig.colorbar(im, ax=ax, label="share of the task's token-to-expert assignments")
     ax.set_title("Expert usage per task and MoE block (all-task model)", fontsize=9)
     _caption(fig, f"Ours: {label}. Tokens of the test images routed to each expert.")
     fig.tight_layout()
