@@ -1,0 +1,101 @@
+"""The main tables of the study from one profile's runs, as a dict name -> DataFrame (written by
+``python -m m2dino report``; also used by the notebooks and the "what we found" text)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from m2dino.analysis.change import REF_PARADIGM, RunSet, aggregate, compare_per_seed, seed_average, task_changes
+from m2dino.analysis.delta_m import delta_m, delta_m_table
+from m2dino.analysis.guidelines import compare_with_study, derive_guideline
+from m2dino.analysis.study import side_by_side
+from m2dino.analysis.tidy import provenance
+from m2dino.analysis.transfer import count_negative
+
+# Other experiments compared against the main experiment's TS runs, when present.
+SIDE_EXPERIMENTS = {"ablation_dense": "all", "fmc_baseline": "all"}
+
+
+def data_scale_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> pd.DataFrame:
+    """Per-task changes against TS at the same training fraction, for every ``data_scale/frac*`` experiment, plus the
+    main experiment as fraction 1.0 for the same groups' tasks (fraction 1.0 is not retrained)."""
+    parts = []
+    for exp in sorted(e for e in tidy["experiment"].unique() if str(e).startswith("data_scale/")):
+        have = set(tidy.loc[tidy["experiment"] == exp, "paradigm"])
+        if REF_PARADIGM not in have or not have & {"clinical", "all"}:
+            continue
+        ch = task_changes(tidy, exp, n_boot=n_boot, bootstrap=bootstrap)
+        ch["fraction"] = float(exp.split("frac", 1)[1]) if "frac" in exp else float("nan")
+        parts.append(ch)
+    if parts and "main" in set(tidy["experiment"]):
+        groups = set(pd.concat(parts)["group"])
+        main = task_changes(tidy, "main", n_boot=n_boot, bootstrap=bootstrap)
+        parts.append(main[main["group"].isin(groups)].assign(fraction=1.0))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def side_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> pd.DataFrame:
+    """Ablation and baseline runs against the main TS runs, next to the main AU model's changes."""
+    parts = []
+    main_ts = RunSet("main", REF_PARADIGM)
+    for exp, paradigm in SIDE_EXPERIMENTS.items():
+        if ((tidy["experiment"] == exp) & (tidy["paradigm"] == paradigm)).any():
+            parts.append(seed_average(compare_per_seed(tidy, main_ts, RunSet(exp, paradigm), n_boot, 0, bootstrap)))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def build_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> dict[str, pd.DataFrame]:
+    """Every table the report prints; tables whose runs are missing are left out (``notes`` says which)."""
+    label = provenance(tidy)
+    tables: dict[str, pd.DataFrame] = {"tidy": tidy.drop(columns=["run_dir"])}
+    notes = []
+    main = tidy[tidy["experiment"] == "main"]
+    have = set(main["paradigm"])
+    if REF_PARADIGM in have and have & {"clinical", "all"}:
+        ch = task_changes(tidy, "main", n_boot=n_boot, bootstrap=bootstrap)
+        tables["task_change"] = ch
+        tables["group_change"] = aggregate(ch, "group")
+        tables["type_change"] = aggregate(ch, "type")
+        tables["delta_m"] = delta_m_table(tidy, "main")
+        tables["delta_m_by_type"] = delta_m_table(tidy, "main", by="type")
+        tables["delta_m_by_group"] = delta_m_table(tidy, "main", by="group")
+        tables["negative_transfer_by_group"] = count_negative(ch, "group")
+        tables["negative_transfer_by_type"] = count_negative(ch, "type")
+        tables["study_vs_ours"] = side_by_side(ch, tables["group_change"], label)
+    else:
+        notes.append(f"main experiment: need TS and CG/AU runs, found {sorted(have) or 'none'}")
+    ds = data_scale_changes(tidy, n_boot, bootstrap)
+    if len(ds):
+        tables["data_scale_change"] = ds
+    else:
+        notes.append("data-scale experiment: no runs (notebooks/07_data_scale.ipynb)")
+    side = side_changes(tidy, n_boot, bootstrap)
+    if len(side):
+        tables["ablation_baseline_change"] = side
+        main_ts = RunSet("main", REF_PARADIGM)
+        tables["ablation_baseline_delta_m"] = pd.concat(
+            [delta_m(tidy, RunSet(e, p), ref=main_ts) for e, p in SIDE_EXPERIMENTS.items()
+             if ((tidy["experiment"] == e) & (tidy["paradigm"] == p)).any()], ignore_index=True)
+    else:
+        notes.append("ablation / challenge baseline: no runs (notebooks/08_moe_routing.ipynb)")
+    evidence = pd.DataFrame()
+    if "task_change" in tables:  # the main runs, plus the data-scale runs below fraction 1.0
+        extra = [ds[ds["experiment"] != "main"]] if len(ds) else []
+        evidence = pd.concat([tables["task_change"], *extra], ignore_index=True)
+    if len(evidence):
+        tables["guideline"] = derive_guideline(evidence, n_boot=n_boot)
+        tables["guideline_vs_study"] = compare_with_study(evidence, label, n_boot=n_boot)
+    tables["notes"] = pd.DataFrame({"note": [f"data: {label}"] + notes})
+    return tables
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Each table as ``<out_dir>/<name>.csv`` (floats rounded to 6 digits, so reruns give identical files)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in tables.items():
+        p = out_dir / f"{name}.csv"
+        df.round(6).to_csv(p, index=False)
+        paths.append(p)
+    return paths

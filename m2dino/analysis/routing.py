@@ -1,0 +1,71 @@
+"""Expert usage and task similarity from a run's ``routing.json`` (task -> MoE block -> tokens per expert, the
+counts of ``model.routing_counts()`` accumulated over the test images)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import jensenshannon, squareform
+
+
+def load_routing(run_dir: Path) -> pd.DataFrame:
+    """Expert usage of one run: rows (task, block, expert, tokens, share), share = fraction of the task's tokens in
+    that block routed to the expert (summing to top-k per block under top-k routing, normalised to 1 here)."""
+    path = Path(run_dir) / "routing.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no routing statistics (a dense model, or a run that predates them)")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e})") from e
+    if isinstance(raw, dict) and isinstance(raw.get("counts"), dict):
+        raw = raw["counts"]
+    rows = []
+    for task, blocks in raw.items():
+        if not isinstance(blocks, dict):
+            raise ValueError(f"{path}: task {task!r}: expected block -> expert counts, got {type(blocks).__name__}")
+        for block, counts in blocks.items():
+            counts = np.asarray(counts, dtype=float)
+            total = counts.sum()
+            for e, n in enumerate(counts):
+                rows.append({"task": task, "block": int(block), "expert": e, "tokens": n,
+                             "share": n / total if total > 0 else np.nan})
+    if not rows:
+        raise ValueError(f"{path}: no routing counts (the model has no MoE blocks?)")
+    return pd.DataFrame(rows).sort_values(["task", "block", "expert"], kind="stable").reset_index(drop=True)
+
+
+def usage_matrix(usage: pd.DataFrame) -> pd.DataFrame:
+    """Tasks x (block, expert) share matrix for a heatmap."""
+    return usage.pivot_table(index="task", columns=["block", "expert"], values="share", sort=False)
+
+
+def routing_similarity(usage: pd.DataFrame) -> pd.DataFrame:
+    """Task x task similarity: 1 - mean over MoE blocks of the Jensen-Shannon distance (base 2) between the tasks'
+    expert-share distributions. 1 = identical routing, 0 = disjoint experts."""
+    tasks = list(dict.fromkeys(usage["task"]))
+    blocks = sorted(usage["block"].unique())
+    dist = np.zeros((len(tasks), len(tasks)))
+    for b in blocks:
+        m = usage[usage["block"] == b].pivot_table(index="task", columns="expert", values="tokens").reindex(tasks)
+        p = m.to_numpy(float)
+        p = p / p.sum(axis=1, keepdims=True)
+        for i in range(len(tasks)):
+            for j in range(i + 1, len(tasks)):
+                d = jensenshannon(p[i], p[j], base=2)
+                dist[i, j] += d
+                dist[j, i] += d
+    dist /= max(len(blocks), 1)
+    return pd.DataFrame(1.0 - dist, index=tasks, columns=tasks)
+
+
+def cluster(similarity: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Average-linkage hierarchical clustering of the tasks on 1 - similarity; the leaf order and the linkage."""
+    d = np.clip(1.0 - similarity.to_numpy(float), 0.0, None)
+    np.fill_diagonal(d, 0.0)
+    z = linkage(squareform((d + d.T) / 2, checks=False), method="average")
+    order = [similarity.index[i] for i in leaves_list(z)]
+    return order, z

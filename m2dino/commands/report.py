@@ -1,0 +1,61 @@
+"""Print the study's main tables from one profile's runs and write them as CSV to ``results/<profile>/tables/``.
+
+Usage: ``python -m m2dino report profile=demo [n_boot=1000]`` (``n_boot=0``: point changes only, no intervals). Reads every run folder under ``results/<profile>/``
+(``results_dir=`` moves the root); tables whose runs are missing are listed, not faked. Changes are relative changes of
+each task's primary metric against TS in percent (positive = better, MRE inverted) with paired bootstrap 95% CIs over
+test images; Δm follows ``m2dino.analysis.delta_m.CONVENTION``.
+"""
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from m2dino.analysis.delta_m import CONVENTION
+from m2dino.analysis.findings import what_we_found
+from m2dino.analysis.report import build_tables, write_tables
+from m2dino.analysis.tidy import NoResultsError, tidy_results
+from m2dino.config import load
+from m2dino.paths import results_dir
+
+HELP = "print the main tables (change vs TS, Δm, negative transfer, guideline) and write them as CSV"
+SHOWN = {"task_change": ["comparison", "task", "group", "type", "change", "ci_low", "ci_high", "n_seeds"],
+         "group_change": None, "type_change": None, "delta_m": None, "delta_m_by_type": None,
+         "negative_transfer_by_type": None, "study_vs_ours": ["what", "task", "group", "paradigm_label", "study",
+                                                              "study_unit", "study_source", "ours", "ours_unit"],
+         "ablation_baseline_delta_m": None, "guideline": ["scale", "type", "n_tasks", "recommended", "evidence"],
+         "guideline_vs_study": ["claim", "source", "verdict", "reason"], "notes": None}
+
+
+def pop_option(argv: list[str], key: str, default: str) -> tuple[str, list[str]]:
+    """Take ``key=value`` out of the overrides (options of the command, not config keys)."""
+    val, rest = default, []
+    for a in argv:
+        if a.startswith(f"{key}="):
+            val = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    return val, rest
+
+
+def main(argv: list[str]) -> int:
+    n_boot, argv = pop_option(argv, "n_boot", "1000")
+    cfg = load(argv)
+    root = results_dir(cfg)
+    try:
+        tidy = tidy_results(root)
+    except (NoResultsError, ValueError) as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 1
+    tables = build_tables(tidy, n_boot=max(int(n_boot), 1), bootstrap=int(n_boot) > 0)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 90,
+                           "display.float_format", "{:.3f}".format):
+        for name, cols in SHOWN.items():
+            if name in tables:
+                print(f"\n== {name}" + (f"  ({CONVENTION})" if name.startswith("delta_m") else ""))
+                print(tables[name][cols or tables[name].columns].to_string(index=False))
+    paths = write_tables(tables, root / "tables")
+    found = root / "tables" / "what_we_found.md"
+    found.write_text(what_we_found(tables))
+    print(f"\nwrote {len(paths)} tables and {found.name} to {root / 'tables'}")
+    return 0
