@@ -24,13 +24,13 @@ $(STAMP): pyproject.toml
 
 reproduce: setup
 	@mkdir -p $(OUTDIR)
-	@for nb in $(NOTEBOOKS); do \
-	  name=$$(basename $$nb); echo "== $$name (PROFILE=$(PROFILE))"; \
+	@start=$$(date +%s); for nb in $(NOTEBOOKS); do \
+	  name=$$(basename $$nb); t0=$$(date +%s); echo "== $$name (PROFILE=$(PROFILE))"; \
 	  M2DINO_PROFILE=$(PROFILE) $(PY) -m papermill -k python3 --cwd $(abspath notebooks) \
 	    $(abspath $$nb) $(OUTDIR)/$$name -p profile $(PROFILE) --log-level WARNING \
 	    || { echo "make reproduce: $$name failed (executed copy with the failing cell: $(OUTDIR)/$$name)"; exit 1; }; \
-	done
-	@echo "all notebooks ran; executed copies in $(OUTDIR)"
+	  echo "   $$name took $$(( $$(date +%s) - t0 )) s"; \
+	done; echo "all notebooks ran in $$(( $$(date +%s) - start )) s; executed copies in $(OUTDIR)"
 
 test: setup
 	M2DINO_PROFILE=smoke $(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
