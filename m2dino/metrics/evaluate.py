@@ -136,7 +136,7 @@ def primary_from_per_image(task_id: str, df: pd.DataFrame) -> float:
     if task.primary_metric == "auc":
         cols = prob_columns(task.num_classes)
         _require(df, ["label", *cols], task_id)
-        return classification.auc(df["label"].to_numpy(), df[cols].to_numpy(dtype=np.float64))
+        return classification.auc(df["label"].to_numpy(dtype=np.int64), df[cols].to_numpy(dtype=np.float64))
     col = MEAN_COLUMN[task.primary_metric]
     _require(df, [col], task_id)
     return float(df[col].mean())
@@ -149,7 +149,7 @@ def primary_resampled(task_id: str, df: pd.DataFrame, weights: np.ndarray) -> np
     if task.primary_metric == "auc":
         cols = prob_columns(task.num_classes)
         _require(df, ["label", *cols], task_id)
-        return classification.auc_weighted(df["label"].to_numpy(), df[cols].to_numpy(dtype=np.float64), weights)
+        return classification.auc_weighted(df["label"].to_numpy(dtype=np.int64), df[cols].to_numpy(dtype=np.float64), weights)
     col = MEAN_COLUMN[task.primary_metric]
     _require(df, [col], task_id)
     return weights @ df[col].to_numpy(dtype=np.float64) / weights.sum(1)
