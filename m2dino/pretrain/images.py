@@ -1,51 +1,39 @@
-"""The unlabelled images of the pretraining: drawn from all 27 generators, in a seed namespace of their own.
+"""The unlabelled images of the pretraining: drawn from all 27 task generators, in a seed namespace of their own.
 
-The labelled synthetic splits (train/val/test) are generated from small run seeds (``cfg.seed``, 0, 1, 2, ...). The
-pretraining draws from ``PRETRAIN_SEED_BASE + pretrain.seed``, a range no labelled split uses, so no labelled image,
-and in particular no test image, is ever seen by the self-supervised objective (checked by
-``tests/test_pretrain_images.py``). Labels are never computed.
+The labelled synthetic splits draw item ``index`` of task ``t`` in split ``s`` from
+``item_rng(data.seed, profile, t, s, index)`` (``m2dino.synth.generate``), whose key holds the split's code 0, 1 or 2
+(train, val, test). The pretraining uses split code :data:`PRETRAIN_SPLIT_CODE` = 3, which no labelled split has,
+so its generators never coincide with those of a labelled image, and no test image is ever seen
+(``tests/test_pretrain_images.py`` checks the keys and the pixels). Only the images are used; labels are discarded.
 """
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from m2dino import registry
+from m2dino.synth.generate import SPLITS
+from m2dino.synth.tasks import make_sample
 
-# Generator seeds >= this belong to the pretraining; labelled splits use seeds below it.
-PRETRAIN_SEED_BASE = 1_000_000
-
-
-def pretrain_seed(seed: int) -> int:
-    """The generator seed of the unlabelled pretraining images for pretraining seed ``seed``."""
-    if not 0 <= seed < PRETRAIN_SEED_BASE:
-        raise ValueError(f"pretrain.seed must lie in [0, {PRETRAIN_SEED_BASE}), got {seed}")
-    return PRETRAIN_SEED_BASE + seed
+PRETRAIN_SPLIT_CODE = len(SPLITS)  # after train (0), val (1), test (2): never used by a labelled split
 
 
-def is_pretrain_seed(seed: int) -> bool:
-    """Whether a generator seed lies in the pretraining namespace."""
-    return seed >= PRETRAIN_SEED_BASE
+def pretrain_key(seed: int, profile: str, task_id: str, index: int) -> list[int]:
+    """The seed-sequence key of one unlabelled image (the labelled splits' key layout, split code 3)."""
+    return [int(seed), zlib.crc32(profile.encode()), zlib.crc32(task_id.encode()), PRETRAIN_SPLIT_CODE, int(index)]
 
 
-def _make_image(task_id: str, seed: int, index: int, size: int) -> np.ndarray:
-    """TEMPORARY stand-in until m2dino.synth lands: speckled ellipses in a sector, uint8 [size, size]."""
-    tid = registry.task_ids().index(task_id)
-    rng = np.random.default_rng([seed, tid, index])
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    img = np.full((size, size), 0.15 + 0.1 * (tid % 3))
-    for _ in range(1 + tid % 4):
-        cy, cx, ry, rx = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.3), rng.uniform(0.05, 0.3)
-        img[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1] = rng.uniform(0.0, 0.9)
-    img *= rng.rayleigh(0.8, img.shape)
-    fan = np.abs(xx - 0.5) < 0.1 + 0.4 * yy if tid % 2 else np.ones_like(img, bool)
-    return (np.clip(img * fan, 0, 1) * 255).astype(np.uint8)
+def pretrain_rng(seed: int, profile: str, task_id: str, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(pretrain_key(seed, profile, task_id, index)))
 
 
 def unlabelled_images(cfg: DictConfig) -> torch.Tensor:
-    """``pretrain.images_per_task`` images from each task's generator as uint8 [N, 3, S, S], S = data.image_size."""
-    seed, n, size = pretrain_seed(int(cfg.pretrain.seed)), int(cfg.pretrain.images_per_task), int(cfg.data.image_size)
-    imgs = [_make_image(t, seed, i, size) for t in registry.task_ids() for i in range(n)]
+    """``pretrain.images_per_task`` images of every task's generator as uint8 [N, 3, S, S], S = data.image_size."""
+    seed, n, size = int(cfg.pretrain.seed), int(cfg.pretrain.images_per_task), int(cfg.data.image_size)
+    imgs = [make_sample(t, pretrain_rng(seed, cfg.profile.name, t, i), size).image
+            for t in registry.task_ids() for i in range(n)]
     x = torch.from_numpy(np.stack(imgs))
-    return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous() if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
+    return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()  # grey B-mode -> 3 channels, as the datasets do

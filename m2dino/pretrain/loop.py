@@ -54,10 +54,12 @@ def lr_factor(step: int, total: int, warmup_frac: float) -> float:
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def pretrain(cfg: DictConfig, images: torch.Tensor | None = None) -> tuple[nn.Module, pd.DataFrame]:
+def pretrain(cfg: DictConfig, images: torch.Tensor | None = None,
+             max_seconds: float | None = None) -> tuple[nn.Module, pd.DataFrame]:
     """Run the self-supervised pretraining of ``cfg.pretrain``; return the exported backbone and the loss log.
 
-    ``images`` (uint8 [N, 3, S, S]) defaults to :func:`unlabelled_images` of the config.
+    ``images`` (uint8 [N, 3, S, S]) defaults to :func:`unlabelled_images` of the config. ``max_seconds`` stops early
+    on wall-clock time (benchmarks comparing objectives per CPU minute only: it makes the result machine-dependent).
     """
     p = cfg.pretrain
     torch.manual_seed(int(p.seed))
@@ -84,5 +86,7 @@ def pretrain(cfg: DictConfig, images: torch.Tensor | None = None) -> tuple[nn.Mo
         objective.after_step(step, steps)
         rows.append({"step": step, "loss": loss.item(), "lr": lr, "grad_norm": float(gnorm),
                      "seconds": time.perf_counter() - t0})
+        if max_seconds is not None and rows[-1]["seconds"] >= max_seconds:
+            break
     backbone = objective.export().eval()
     return backbone, pd.DataFrame(rows)
