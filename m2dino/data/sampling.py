@@ -1,0 +1,97 @@
+"""Multi-task batches: every batch holds one task; each task has a fixed exposure per epoch.
+
+Exposure: in every epoch, a task of n training images contributes exactly ceil(n / batch_size) batches that cover
+each of its images once, whichever other tasks train alongside. Its batches' contents depend only on
+(seed, epoch, task id), so TS, CG and AU models see each task's images equally often and in the same groupings.
+
+Order (``train.sampler``) only decides how the tasks' batches interleave. At each step a task is drawn among those
+with batches left, with probability
+- ``proportional``: proportional to its remaining batches (a uniformly shuffled sequence of all the epoch's batches);
+- ``uniform``: equal for every task with batches left (small tasks finish early in the epoch);
+- ``temperature``: proportional to n_task^(1/T) (T=1 favours large tasks, large T approaches uniform).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+from torch.utils.data import Sampler
+
+MODES = ("proportional", "uniform", "temperature")
+
+
+def _task_seed(task_id: str) -> int:
+    return zlib.crc32(task_id.encode())  # stable across processes, unlike hash()
+
+
+def task_batches(n: int, batch_size: int, seed: int, epoch: int, task_id: str, shuffle: bool = True) -> list[list[int]]:
+    """One task's batches for one epoch: ceil(n / batch_size) batches covering range(n) once."""
+    idx = (np.random.default_rng([seed, epoch, _task_seed(task_id)]).permutation(n) if shuffle
+           else np.arange(n))
+    return [idx[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
+
+
+def epoch_plan(sizes: Mapping[str, int], batch_size: int, mode: str = "proportional", temperature: float = 2.0,
+               seed: int = 0, epoch: int = 0, shuffle: bool = True) -> list[tuple[str, list[int]]]:
+    """The epoch's batches in order, as (task id, indices into that task's dataset).
+
+    With ``shuffle=False`` (evaluation) the tasks come one after the other in the given order, images in order.
+    """
+    if mode not in MODES:
+        raise ValueError(f"train.sampler must be one of {MODES}, got {mode!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if mode == "temperature" and temperature <= 0:
+        raise ValueError(f"train.temperature must be > 0, got {temperature}")
+    tasks = [t for t in sizes if sizes[t] > 0]
+    per_task = {t: task_batches(sizes[t], batch_size, seed, epoch, t, shuffle) for t in tasks}
+    if not shuffle:
+        return [(t, b) for t in tasks for b in per_task[t]]
+    rng = np.random.default_rng([seed, epoch, 0x0DE5])
+    left = {t: len(per_task[t]) for t in tasks}
+    static = {t: (1.0 if mode == "uniform" else sizes[t] ** (1.0 / temperature)) for t in tasks}
+    plan = []
+    for _ in range(sum(left.values())):
+        live = [t for t in tasks if left[t] > 0]
+        w = np.array([left[t] if mode == "proportional" else static[t] for t in live], dtype=float)
+        t = live[rng.choice(len(live), p=w / w.sum())]
+        plan.append((t, per_task[t][len(per_task[t]) - left[t]]))
+        left[t] -= 1
+    return plan
+
+
+def batches_per_epoch(sizes: Mapping[str, int], batch_size: int) -> int:
+    return sum(math.ceil(n / batch_size) for n in sizes.values())
+
+
+class TaskBatchSampler(Sampler[list[int]]):
+    """A DataLoader ``batch_sampler`` over the concatenation of per-task datasets (in ``sizes`` order).
+
+    Call :meth:`set_epoch` before each epoch; the batches are global indices, and every batch holds one task.
+    """
+
+    def __init__(self, sizes: Mapping[str, int], batch_size: int, mode: str = "proportional",
+                 temperature: float = 2.0, seed: int = 0, shuffle: bool = True) -> None:
+        self.sizes = dict(sizes)
+        self.batch_size, self.mode, self.temperature = batch_size, mode, temperature
+        self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+        offsets = np.cumsum([0] + list(self.sizes.values()))
+        self.offsets = dict(zip(self.sizes, offsets[:-1].tolist()))
+        epoch_plan(self.sizes, batch_size, mode, temperature, seed, 0, shuffle)  # fail early on bad settings
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def plan(self) -> list[tuple[str, list[int]]]:
+        return epoch_plan(self.sizes, self.batch_size, self.mode, self.temperature, self.seed, self.epoch,
+                          self.shuffle)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for t, idx in self.plan():
+            off = self.offsets[t]
+            yield [off + i for i in idx]
+
+    def __len__(self) -> int:
+        return batches_per_epoch(self.sizes, self.batch_size)

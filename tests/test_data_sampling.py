@@ -1,0 +1,74 @@
+"""Multi-task sampling: one task per batch, fixed exposure per task, deterministic order."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from m2dino.data.sampling import MODES, TaskBatchSampler, epoch_plan
+
+SIZES = {"a": 10, "b": 3, "c": 17}
+
+
+def by_task(plan):
+    out = defaultdict(list)
+    for t, idx in plan:
+        out[t].append(idx)
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fixed_exposure(mode):
+    for epoch in range(3):
+        got = by_task(epoch_plan(SIZES, 4, mode, temperature=2.0, seed=1, epoch=epoch))
+        for t, n in SIZES.items():
+            assert len(got[t]) == math.ceil(n / 4)
+            assert sorted(i for b in got[t] for i in b) == list(range(n))  # every image exactly once
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tasks_batches_do_not_depend_on_its_companions(mode):
+    alone = epoch_plan({"a": 10}, 4, mode, seed=3, epoch=2)
+    together = by_task(epoch_plan(SIZES, 4, mode, seed=3, epoch=2))
+    assert [b for _, b in alone] == together["a"]
+
+
+def test_deterministic_and_epoch_dependent():
+    p1 = epoch_plan(SIZES, 4, "proportional", seed=0, epoch=0)
+    assert p1 == epoch_plan(SIZES, 4, "proportional", seed=0, epoch=0)
+    assert p1 != epoch_plan(SIZES, 4, "proportional", seed=0, epoch=1)
+    assert p1 != epoch_plan(SIZES, 4, "proportional", seed=1, epoch=0)
+
+
+def test_modes_order_differently():
+    sizes = {"big": 400, "small": 40}
+
+    def mean_pos(mode, temperature=2.0):
+        pos = [np.mean([i for i, (t, _) in enumerate(epoch_plan(sizes, 4, mode, temperature, seed=s)) if
+                        t == "small"]) for s in range(5)]
+        return float(np.mean(pos))
+
+    # 110 batches: proportional spreads the small task's 10 over the epoch (mean ~55); uniform uses them up early
+    assert 40 < mean_pos("proportional") < 70
+    assert mean_pos("uniform") < 15
+    assert mean_pos("uniform") < mean_pos("temperature", 4.0) < mean_pos("temperature", 1.0)
+
+
+def test_eval_order_is_sequential():
+    plan = epoch_plan(SIZES, 4, shuffle=False)
+    assert [t for t, _ in plan] == ["a"] * 3 + ["b"] + ["c"] * 5
+    assert plan[0] == ("a", [0, 1, 2, 3]) and plan[2] == ("a", [8, 9])
+
+
+def test_batch_sampler_global_indices():
+    s = TaskBatchSampler(SIZES, 4, "uniform", seed=0)
+    s.set_epoch(1)
+    batches = list(s)
+    assert len(batches) == len(s) == 3 + 1 + 5
+    owner = {i: t for t, lo, n in (("a", 0, 10), ("b", 10, 3), ("c", 13, 17)) for i in range(lo, lo + n)}
+    assert all(len({owner[i] for i in b}) == 1 for b in batches)  # one task per batch
+    assert sorted(i for b in batches for i in b) == list(range(30))
+    with pytest.raises(ValueError, match="train.sampler"):
+        TaskBatchSampler(SIZES, 4, "random")
