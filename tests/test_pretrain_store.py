@@ -9,6 +9,15 @@ from m2dino.config import load
 from m2dino.pretrain import loop, store
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is as fast alone and far faster on a busy CPU (no OpenMP spin-waits)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def cfg(tmp_path):
     c = load(["profile=smoke", f"results_dir={tmp_path}", "pretrain.steps=2", "pretrain.images_per_task=1",
@@ -52,7 +61,8 @@ def test_hash_covers_what_determines_the_weights_and_nothing_else(cfg):
         c = cfg.copy()
         OmegaConf.update(c, key, value)
         assert store.pretrain_dir(c).name != h, key
-    for key, value in [("seed", 3), ("train.epochs", 9), ("model.moe.num_experts", 2), ("model.weights", None)]:
+    for key, value in [("seed", 3), ("train.epochs", 9), ("model.moe.num_experts", 2), ("model.weights", None),
+                       ("pretrain.auto", False), ("pretrain.probe.n_boot", 7)]:
         c = cfg.copy()
         OmegaConf.update(c, key, value)
         assert store.pretrain_dir(c).name == h, key

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import timm
@@ -27,6 +28,18 @@ def create_backbone(cfg: DictConfig) -> nn.Module:
     overrides = OmegaConf.to_container(cfg.model.overrides, resolve=True) if cfg.model.get("overrides") else {}
     return timm.create_model(cfg.model.arch, pretrained=False, img_size=int(cfg.model.img_size), num_classes=0,
                              **overrides)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (None: unchanged), restoring the previous number after."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def build_objective(cfg: DictConfig, backbone: nn.Module) -> nn.Module:
@@ -61,6 +74,11 @@ def pretrain(cfg: DictConfig, images: torch.Tensor | None = None,
     ``images`` (uint8 [N, 3, S, S]) defaults to :func:`unlabelled_images` of the config. ``max_seconds`` stops early
     on wall-clock time (benchmarks comparing objectives per CPU minute only: it makes the result machine-dependent).
     """
+    with torch_threads(cfg.pretrain.get("threads")):
+        return _pretrain(cfg, images, max_seconds)
+
+
+def _pretrain(cfg: DictConfig, images: torch.Tensor | None, max_seconds: float | None) -> tuple[nn.Module, pd.DataFrame]:
     p = cfg.pretrain
     torch.manual_seed(int(p.seed))
     if images is None:

@@ -20,15 +20,18 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from m2dino import registry
+from m2dino.config import config_hash
 from m2dino.metrics import bootstrap_ci, paired_bootstrap_change, score_task
 from m2dino.metrics.bootstrap import draw_counts
+from m2dino.pretrain import store
+from m2dino.pretrain.loop import create_backbone, torch_threads
 
 Split = tuple[torch.Tensor, list[Any], list[str]]  # images [N, 3, H, W], targets, image paths
 
@@ -64,28 +67,32 @@ def _classification(tr: torch.Tensor, y: list, te: torch.Tensor, c: float) -> tu
 
 
 def _segmentation(tr: torch.Tensor, y: list, te: torch.Tensor, num_classes: int, size: tuple[int, int],
-                  steps: int, seed: int) -> list[np.ndarray]:
+                  steps: int, seed: int, upsample: int = 4) -> list[np.ndarray]:
     """Test-set masks from a 1x1 conv on standardised patch grids, trained full-batch (Adam, CE + soft Dice).
 
-    Bilinear upsampling commutes with a 1x1 convolution, so the grids are upsampled once, outside the loop.
+    Bilinear upsampling commutes with a 1x1 convolution, so the grids are upsampled once, outside the loop, to
+    ``upsample`` x the grid, and fitted to the area-averaged one-hot masks at that size (soft targets, so small
+    structures are not lost). Test logits are upsampled to the full input size before the argmax.
     """
     mean, std = tr.mean((0, 2, 3), keepdim=True), tr.std((0, 2, 3), keepdim=True) + 1e-6
-    tr, te = ((F.interpolate((g - mean) / std, size=size, mode="bilinear", align_corners=False)) for g in (tr, te))
+    tr, te = (tr - mean) / std, (te - mean) / std
+    fit_size = (tr.shape[-2] * upsample, tr.shape[-1] * upsample)
+    feats = F.interpolate(tr, size=fit_size, mode="bilinear", align_corners=False)
     target = torch.stack([torch.as_tensor(t) for t in y]).long()
+    soft = F.adaptive_avg_pool2d(F.one_hot(target, num_classes).permute(0, 3, 1, 2).float(), fit_size)
     torch.manual_seed(seed)
     head = nn.Conv2d(tr.shape[1], num_classes, 1)
     opt = torch.optim.Adam(head.parameters(), lr=0.05, weight_decay=1e-4)
-    onehot = F.one_hot(target, num_classes).permute(0, 3, 1, 2).float()
     for _ in range(steps):
-        logits = head(tr)
+        logits = head(feats)
         prob = logits.softmax(1)
-        inter, denom = (prob * onehot).sum((0, 2, 3)), (prob + onehot).sum((0, 2, 3))
-        loss = F.cross_entropy(logits, target) + (1 - (2 * inter + 1) / (denom + 1)).mean()
+        inter, denom = (prob * soft).sum((0, 2, 3)), (prob + soft).sum((0, 2, 3))
+        loss = F.cross_entropy(logits, soft) + (1 - (2 * inter + 1) / (denom + 1)).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        pred = head(te).argmax(1)
+        pred = F.interpolate(head(te), size=size, mode="bilinear", align_corners=False).argmax(1)
     return [m.numpy().astype(np.int64) for m in pred]
 
 
@@ -154,3 +161,47 @@ def summarise(per_image: pd.DataFrame, reference: str, candidate: str, n_boot: i
                             f"{name}_acc_hi": float(np.percentile(acc, 97.5))})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def load_split(cfg: DictConfig, task_id: str, split: str) -> Split:
+    """A task's labelled split as stacked model inputs (no augmentation), through the project's data loader."""
+    from m2dino.data.build import build_datasets
+
+    ds = build_datasets(cfg, [task_id], split, train=False)[task_id]
+    return stack_items([ds[i] for i in range(len(ds))])
+
+
+def run_probes(cfg: DictConfig, backbones: Mapping[str, nn.Module]) -> pd.DataFrame:
+    """Per-image probe tables of every ``pretrain.probe.tasks`` task and backbone (train split fits, test scores)."""
+    tables = []
+    for tid in cfg.pretrain.probe.tasks:
+        train, test = load_split(cfg, tid, "train"), load_split(cfg, tid, "test")
+        for name, backbone in backbones.items():
+            df = probe_task(tid, backbone, train, test, cfg.pretrain.probe, seed=int(cfg.pretrain.seed))
+            df.insert(0, "backbone", name)
+            df.insert(0, "task", tid)
+            tables.append(df)
+    return pd.concat(tables, ignore_index=True)
+
+
+def compare(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Probe the in-house backbone (pretrained first if missing) against its own random initialisation.
+
+    Returns the summary (one row per task) and the per-image tables; the latter are cached next to the backbone,
+    keyed by the probe settings and the dataset, so re-plotting never re-probes.
+    """
+    weights = store.ensure_pretrained(cfg)
+    key = config_hash({"probe": OmegaConf.to_container(cfg.pretrain.probe, resolve=True),
+                       "data": OmegaConf.to_container(cfg.data, resolve=True)})
+    cache = store.pretrain_dir(cfg) / f"probe_{key}.csv"
+    if cache.is_file():
+        per_image = pd.read_csv(cache)
+    else:
+        torch.manual_seed(int(cfg.pretrain.seed))  # the same initialisation the pretraining started from
+        backbones = {"random": create_backbone(cfg).eval(), "pretrained": store.load_backbone(cfg, weights)}
+        with torch_threads(cfg.pretrain.get("threads")):
+            per_image = run_probes(cfg, backbones)
+        per_image.to_csv(cache, index=False)
+    summary = summarise(per_image, "random", "pretrained", n_boot=int(cfg.pretrain.probe.n_boot),
+                        seed=int(cfg.pretrain.seed))
+    return summary, per_image

@@ -2,8 +2,9 @@
 
 ``results/<profile>/pretrain/<hash>/`` holds ``backbone.safetensors`` (timm's DINOv3 keys: loads strictly into
 ``timm.create_model(model.arch, img_size=..., num_classes=0, **overrides)``), ``loss.csv`` and ``config.yaml``. The
-hash covers everything that determines the weights: the ``pretrain`` section, the model's arch/img_size/overrides and
-the data image size. A folder with ``backbone.safetensors`` is a cache hit; folders are written whole or not at all.
+hash covers everything that determines the weights: the ``pretrain`` section (less ``auto`` and ``probe``), the
+model's arch/img_size/overrides, the data image size and the profile name (part of the generators' seed key). A folder
+with ``backbone.safetensors`` is a cache hit; folders are written whole or not at all.
 """
 from __future__ import annotations
 
@@ -21,15 +22,17 @@ from m2dino.paths import results_dir
 
 INHOUSE = "pretrained:inhouse"  # the value of model.weights that means "m2dino's own pretrained backbone"
 BACKBONE = "backbone.safetensors"
+NOT_DETERMINING = ("auto", "probe")  # keys of the pretrain section that do not change the weights
 
 
 def determining(cfg: DictConfig) -> dict:
     """The parts of the config that determine the pretrained weights (and nothing else)."""
     m = cfg.model
-    return {"pretrain": OmegaConf.to_container(cfg.pretrain, resolve=True),
+    pre = {k: v for k, v in OmegaConf.to_container(cfg.pretrain, resolve=True).items() if k not in NOT_DETERMINING}
+    return {"pretrain": pre,
             "model": {"arch": m.arch, "img_size": int(m.img_size),
                       "overrides": OmegaConf.to_container(m.overrides, resolve=True) if m.get("overrides") else {}},
-            "data": {"image_size": int(cfg.data.image_size)}}
+            "data": {"image_size": int(cfg.data.image_size)}, "profile": str(cfg.profile.name)}
 
 
 def pretrain_dir(cfg: DictConfig) -> Path:
@@ -97,3 +100,14 @@ def resolve_weights(cfg: DictConfig) -> str | None:
             f"`python -m m2dino pretrain profile={cfg.profile.name}` or notebook 02_backbone_pretraining, "
             f"or set model.weights=null for random init.")
     return str(ensure_pretrained(cfg))
+
+
+def load_backbone(cfg: DictConfig, path: str | Path | None = None) -> nn.Module:
+    """A fresh timm backbone of the profile with the weights at ``path`` (default: the cached in-house backbone)."""
+    from safetensors.torch import load_file
+
+    from m2dino.pretrain.loop import create_backbone
+
+    backbone = create_backbone(cfg)
+    backbone.load_state_dict(load_file(str(path or backbone_path(cfg))), strict=True)
+    return backbone.eval()
