@@ -7,13 +7,7 @@ from m2dino.pretrain.augment import Views, crop_boxes
 from m2dino.pretrain.loop import build_objective, create_backbone, lr_factor
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is as fast alone and far faster on a busy CPU (no OpenMP spin-waits)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _loss_at(objective: torch.nn.Module, batch: torch.Tensor, seed: int) -> float:

@@ -9,13 +9,7 @@ from m2dino.config import load
 from m2dino.pretrain import loop, store
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is as fast alone and far faster on a busy CPU (no OpenMP spin-waits)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -84,3 +78,14 @@ def test_model_weights_resolution(cfg):
     assert store.resolve_weights(cfg) == "/some/meta/dinov3.pth"
     other = load(["profile=smoke", "model=fmc_baseline"])
     assert other.model.weights == store.INHOUSE and store.resolve_weights(other) is None
+
+
+def test_build_model_loads_the_inhouse_backbone_through_model_weights(cfg):
+    from m2dino.model import build_model
+
+    cfg.model.moe.enabled = False
+    model = build_model(cfg, ["organ_cls"])
+    sd = load_file(str(store.backbone_path(cfg)))  # built on first use (pretrain.auto)
+    vit_sd = model.backbone.vit.state_dict()
+    assert all(torch.equal(vit_sd[k], v) for k, v in sd.items())
+    assert torch.equal(store.load_backbone(cfg).state_dict()["blocks.0.attn.qkv.weight"], sd["blocks.0.attn.qkv.weight"])

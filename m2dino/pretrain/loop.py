@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
-import timm
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm.auto import tqdm
 
+from m2dino.model.backbone import create_vit
 from m2dino.pretrain.dino import DinoObjective
 from m2dino.pretrain.images import unlabelled_images
 from m2dino.pretrain.mim import MimObjective
@@ -26,8 +26,7 @@ OBJECTIVES: dict[str, Callable[[nn.Module, DictConfig], nn.Module]] = {"dino": D
 def create_backbone(cfg: DictConfig) -> nn.Module:
     """The profile's timm DINOv3 ViT, randomly initialised, without classifier head (the model's own backbone)."""
     overrides = OmegaConf.to_container(cfg.model.overrides, resolve=True) if cfg.model.get("overrides") else {}
-    return timm.create_model(cfg.model.arch, pretrained=False, img_size=int(cfg.model.img_size), num_classes=0,
-                             **overrides)
+    return create_vit(cfg.model.arch, int(cfg.model.img_size), overrides)
 
 
 @contextmanager

@@ -135,6 +135,13 @@ def probe_task(task_id: str, backbone: nn.Module, train: Split, test: Split, pcf
     return df
 
 
+def _own_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """One task's rows of a mixed-task table: its own columns only, integer columns integer again."""
+    df = df.drop(columns=["task", "backbone"]).dropna(axis=1, how="all")
+    ints = [c for c in ("label", "pred", "correct") if c in df.columns]
+    return df.astype({c: int for c in ints})
+
+
 def summarise(per_image: pd.DataFrame, reference: str, candidate: str, n_boot: int = 1000,
               seed: int = 0) -> pd.DataFrame:
     """One row per task: primary metric of both backbones with 95% CIs and the paired relative change.
@@ -145,8 +152,7 @@ def summarise(per_image: pd.DataFrame, reference: str, candidate: str, n_boot: i
     rows = []
     for tid, df in per_image.groupby("task", sort=False):
         task = registry.get_task(str(tid))
-        ref = df[df.backbone == reference].drop(columns=["task", "backbone"]).dropna(axis=1, how="all")
-        new = df[df.backbone == candidate].drop(columns=["task", "backbone"]).dropna(axis=1, how="all")
+        ref, new = (_own_columns(df[df.backbone == name]) for name in (reference, candidate))
         ch = paired_bootstrap_change(task.id, ref, new, n_boot=n_boot, seed=seed)
         row = {"task": task.id, "type": task.type, "metric": task.primary_metric, "n_test": len(new)}
         for name, d, est in ((reference, ref, ch["ref"]), (candidate, new, ch["new"])):

@@ -103,11 +103,11 @@ def resolve_weights(cfg: DictConfig) -> str | None:
 
 
 def load_backbone(cfg: DictConfig, path: str | Path | None = None) -> nn.Module:
-    """A fresh timm backbone of the profile with the weights at ``path`` (default: the cached in-house backbone)."""
-    from safetensors.torch import load_file
-
+    """A fresh timm backbone of the profile with the weights at ``path`` (default: the cached in-house backbone),
+    loaded exactly as ``model.weights=`` loads Meta's (``m2dino.model.weights.load_dinov3``, strict)."""
+    from m2dino.model.weights import load_dinov3
     from m2dino.pretrain.loop import create_backbone
 
     backbone = create_backbone(cfg)
-    backbone.load_state_dict(load_file(str(path or backbone_path(cfg))), strict=True)
+    load_dinov3(backbone, path or backbone_path(cfg))
     return backbone.eval()
