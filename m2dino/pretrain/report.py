@@ -30,10 +30,11 @@ def figure(cfg, log: pd.DataFrame, summary: pd.DataFrame, reference: str = "rand
     ax1.barh(y, change, color=colors, alpha=0.8)
     ax1.errorbar(change, y, xerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
     ax1.axvline(0, color="black", lw=0.8)
+    ax1.set_xscale("symlog", linthresh=50)  # a near-zero baseline makes a few relative changes huge
     ax1.set_yticks(y, [f"{t} ({m}: {r:.3g} -> {c:.3g})" for t, m, r, c in
                        zip(summary.task, summary.metric, summary[reference], summary[candidate])], fontsize=8)
     ax1.invert_yaxis()
-    ax1.set(xlabel=f"relative change, {candidate} vs {reference} init (%; > 0 = better; paired 95% bootstrap CI)",
+    ax1.set(xlabel=f"relative change, {candidate} vs {reference} init (%, symlog; > 0 = better; paired 95% CI)",
             title="linear probes on frozen features")
     fig.suptitle(data_label(cfg) + f"; pretrain seed {cfg.pretrain.seed}", fontsize=8, y=0.02, va="bottom")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
