@@ -1,0 +1,48 @@
+"""Train one paradigm for one seed: every unit of it, or a subset.
+
+    python -m m2dino train paradigm=single|clinical|all grouping=clinical seed=0 profile=demo
+    python -m m2dino train paradigm=clinical unit=breast            # one group
+    python -m m2dino train paradigm=single tasks=[breast_lesion]    # one task
+
+The dataset is validated first (``m2dino.data.validate``); training refuses to start on any error. Finished runs with
+the same config are reused, interrupted ones resume from their ``last.pt``. Runs go to
+``results/<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/``.
+"""
+from __future__ import annotations
+
+import sys
+
+from m2dino.config import load
+
+HELP = "train a paradigm (single|clinical|all) for one seed; cached, resumable (paradigm=, unit=, tasks=, seed=)"
+
+
+def main(argv: list[str]) -> int:
+    from m2dino.data.errors import DataError
+    from m2dino.data.validate import raise_if_invalid
+    from m2dino.grouping import paradigm_units
+    from m2dino.paths import data_root
+    from m2dino.train.paradigms import collect_metrics, run_paradigm
+    from m2dino.train.report import result_table, show_table
+
+    cfg = load(argv)
+    try:
+        units = paradigm_units(cfg)
+    except KeyError as e:
+        print(f"train: {e.args[0]}", file=sys.stderr)
+        return 2
+    root = data_root(cfg)
+    if not root.exists():
+        hint = " (generate it first: python -m m2dino generate)" if cfg.data.source == "synthetic" else ""
+        print(f"train: no dataset at {root}{hint}", file=sys.stderr)
+        return 1
+    try:
+        raise_if_invalid(root, sorted({t for ids in units.values() for t in ids}))
+    except DataError as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 1
+    paths = run_paradigm(cfg)
+    table = result_table(collect_metrics(paths), cfg.paradigm.name)
+    print(show_table(table).to_string(index=False))
+    print(f"\n{len(paths)} run(s) of paradigm {cfg.paradigm.name!r}, seed {cfg.seed}:", *paths, sep="\n  ")
+    return 0

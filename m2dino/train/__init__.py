@@ -1,0 +1,5 @@
+"""Training: the loop, resumable cached runs, the three paradigms, DDP and the Hydra sweep app.
+
+Entry points: ``m2dino.train.paradigms.run_paradigm`` (notebooks, CLI ``train``), ``m2dino.train.run.run_unit`` (one
+run), ``m2dino.train.app`` (Hydra multirun), ``m2dino.train.ddp`` (torchrun).
+"""

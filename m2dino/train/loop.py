@@ -1,0 +1,198 @@
+"""The training loop, top to bottom: data -> forward -> loss -> backward -> clip -> step -> log; then val and checkpoint.
+
+One loop serves every paradigm: a unit is a model and the training sets of its tasks. Each epoch gives every task a
+fixed exposure (``m2dino.data.sampling``: each training sample once, in single-task batches), so the paradigms differ
+only in aggregation.
+After each evaluated epoch the model is scored on val and the best one (mean normalised primary metric) is kept.
+``last.pt`` is written at the end of every epoch, so a killed run resumes from there and ends exactly as an
+uninterrupted one would (on CPU).
+"""
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from m2dino.metrics.classification import UndefinedAUCWarning
+from m2dino.train import checkpoint
+from m2dino.train.evaluation import collate, evaluate, selection_score
+from m2dino.train.optim import build_optimizer, build_scheduler
+from m2dino.data.sampling import epoch_plan
+from m2dino.train.weighting import LossWeighting
+
+LOG_FIELDS = ["step", "epoch", "task", "loss", "aux_loss", "lr"]
+VAL_FIELDS = ["epoch", "step", "task", "metric", "value", "score"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm became NaN or inf; the last good checkpoint is left as it was."""
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` leaves behind (besides the files in the run folder)."""
+
+    finished: bool  # False when stopped early by ``stop_after_epoch``
+    epochs_done: int
+    steps: int
+    best_epoch: int
+    best_score: float
+
+
+def progress_enabled(progress: bool) -> bool:
+    """Progress bars are shown when asked for, and never under pytest."""
+    return progress and "PYTEST_CURRENT_TEST" not in os.environ
+
+
+def rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shard(idx: list[int], rank: int, world: int) -> tuple[list[int], float]:
+    """This rank's contiguous share of a global batch, and the factor on its mean loss that makes DDP's average of
+    the ranks' gradients equal the gradient of the mean over the whole batch (shares may differ by one image).
+    A batch smaller than the world is processed whole by every rank (factor 1)."""
+    if world == 1 or len(idx) < world:
+        return idx, 1.0
+    n, r = divmod(len(idx), world)
+    start = rank * n + min(rank, r)
+    mine = idx[start:start + n + (rank < r)]
+    return mine, len(mine) * world / len(idx)
+
+
+def _read_rows(path: Path, keep_before_epoch: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if int(r["epoch"]) < keep_before_epoch]
+
+
+def _write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[str, Dataset], cfg,
+        run_dir: Path, device: torch.device, desc: str = "", progress: bool = True,
+        stop_after_epoch: int | None = None) -> FitResult:
+    """Train ``model`` on ``train_sets`` (task id -> dataset) with the optimisation in ``cfg.train``.
+
+    ``model`` may be wrapped in DistributedDataParallel: each rank then takes its share of every global batch.
+    Writes ``train_log.csv``, ``val_log.csv``, ``last.pt`` and ``best.pt`` into ``run_dir``; resumes from ``last.pt``
+    if present. ``stop_after_epoch`` stops (as a kill would) after that many epochs, for tests.
+
+    Raises:
+        NonFiniteLossError: a NaN/inf loss or gradient; names the task and step, leaves ``last.pt`` untouched.
+    """
+    tcfg = cfg.train
+    run_dir = Path(run_dir)
+    rank, world = rank_and_world()
+    core = model.module if hasattr(model, "module") else model  # the model itself, without a DDP wrapper
+    amp = bool(tcfg.amp) and device.type == "cuda"
+    tasks = list(train_sets)
+
+    # ---- optimiser, schedule, loss weighting: identical in every paradigm ----
+    weighting = LossWeighting(tasks, tcfg.loss_weighting).to(device)
+    extra = [weighting.log_var] if weighting.mode == "uncertainty" else None
+    opt = build_optimizer(core, tcfg, extra)
+    sizes = {t: len(ds) for t, ds in train_sets.items()}
+    plan = lambda epoch: epoch_plan(sizes, int(tcfg.batch_size), str(tcfg.sampler), float(tcfg.temperature),  # noqa: E731
+                                    int(cfg.seed), epoch)
+    steps_per_epoch = len(plan(0))  # the same in every epoch: each task's samples once
+    sched = build_scheduler(opt, steps_per_epoch * tcfg.epochs, tcfg.warmup_frac, tcfg.min_lr / tcfg.lr)
+    params = [p for g in opt.param_groups for p in g["params"]]
+
+    # ---- resume from the last good checkpoint, if any ----
+    start_epoch, step, best_score, best_epoch = 0, 0, float("-inf"), -1
+    last = run_dir / "last.pt"
+    if last.exists():
+        ck = checkpoint.load(last, device)
+        core.load_state_dict(ck["model"])
+        weighting.load_state_dict(ck["weighting"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        checkpoint.set_rng_state(ck["rng"])
+        start_epoch, step, best_score, best_epoch = ck["epoch"], ck["step"], ck["best_score"], ck["best_epoch"]
+    log = _read_rows(run_dir / "train_log.csv", start_epoch)
+    val_log = _read_rows(run_dir / "val_log.csv", start_epoch)
+
+    for epoch in range(start_epoch, tcfg.epochs):
+        model.train()
+        batches = plan(epoch)
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{tcfg.epochs}", leave=False,
+                   disable=not progress_enabled(progress) or rank != 0)
+        for task, idx in bar:
+            # data: this rank's share of one task's batch
+            mine, share = _shard(idx, rank, world)
+            batch = collate([train_sets[task][i] for i in mine])
+            images, target = batch["image"].to(device), batch["target"].to(device)
+            # forward and loss (the task loss lives with the model; MoE balancing/z-losses come back as aux_loss)
+            with torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext():
+                out = model(images, task)
+                task_loss = core.task_loss(out["out"], target, task).float()
+                aux = torch.as_tensor(out["aux_loss"], device=device).float()
+            loss = weighting(task_loss, task) + aux
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"{desc}: non-finite loss {loss.item()} on task {task!r} at step {step} "
+                                         f"(epoch {epoch + 1}); stopped, {last} left as it was")
+            # backward, clip, step
+            opt.zero_grad(set_to_none=True)
+            (loss * share).backward()
+            if world > 1 and weighting.mode == "uncertainty":  # not inside DDP: average its gradient by hand
+                dist.all_reduce(weighting.log_var.grad)
+                weighting.log_var.grad /= world
+            norm = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+            if not torch.isfinite(norm):
+                raise NonFiniteLossError(f"{desc}: non-finite gradient norm on task {task!r} at step {step} "
+                                         f"(epoch {epoch + 1}); stopped, {last} left as it was")
+            lr = tcfg.lr * sched.lr_lambdas[0](sched.last_epoch)
+            opt.step()
+            sched.step()
+            # log
+            log.append({"step": step, "epoch": epoch, "task": task, "loss": f"{task_loss.item():.6g}",
+                        "aux_loss": f"{aux.item():.6g}", "lr": f"{lr:.6g}"})
+            bar.set_postfix(task=task, loss=f"{task_loss.item():.3f}", refresh=False)
+            step += 1
+
+        # ---- validate, keep the best model, checkpoint ----
+        done = epoch + 1
+        if done % tcfg.eval_every == 0 or done == tcfg.epochs:
+            with warnings.catch_warnings():  # small val sets often lack a class; the test metrics still warn
+                warnings.simplefilter("ignore", UndefinedAUCWarning)
+                results = evaluate(core, val_sets, device, batch_size=max(tcfg.batch_size, 32), amp=amp)
+            score = selection_score(results)
+            for t, (summary, _) in results.items():
+                val_log += [{"epoch": epoch, "step": step, "task": t, "metric": k, "value": f"{v:.6g}",
+                             "score": f"{score:.6g}"} for k, v in summary.items()]
+            if score > best_score or best_epoch < 0:  # a NaN score still leaves a best.pt behind
+                best_score, best_epoch = score, epoch
+                if rank == 0:
+                    checkpoint.save(run_dir / "best.pt", {"model": core.state_dict(), "epoch": epoch, "score": score})
+        if rank == 0:
+            checkpoint.save(last, {"model": core.state_dict(), "weighting": weighting.state_dict(),
+                                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                   "rng": checkpoint.rng_state(), "epoch": done, "step": step,
+                                   "best_score": best_score, "best_epoch": best_epoch})
+            _write_rows(run_dir / "train_log.csv", LOG_FIELDS, log)
+            _write_rows(run_dir / "val_log.csv", VAL_FIELDS, val_log)
+        if world > 1:
+            dist.barrier()
+        if stop_after_epoch is not None and done >= stop_after_epoch and done < tcfg.epochs:
+            return FitResult(False, done, step, best_epoch, best_score)
+    return FitResult(True, tcfg.epochs, step, best_epoch, best_score)

@@ -1,0 +1,207 @@
+"""One run: a unit (one model over some tasks) for one seed, in its own folder, cached and resumable.
+
+``results/<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/`` holds ``config.yaml`` (the resolved run config),
+``train_log.csv``, ``val_log.csv``, ``last.pt``, ``best.pt``, ``metrics.csv`` (test split, best checkpoint, beside
+the trivial predictor), ``per_image.csv``, ``per_image_trivial.csv``, ``routing.json``, ``run.json`` (timing) and
+``DONE`` (the config hash). A folder whose ``DONE`` matches the config is not redone; one without ``DONE`` resumes
+from ``last.pt`` if its config matches, and starts afresh otherwise.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.utils.data import Dataset
+
+from m2dino.config import config_hash
+from m2dino.paths import results_dir
+from m2dino.registry import get_task
+from m2dino.train import checkpoint
+from m2dino.train.evaluation import evaluate, score, trivial_fit, trivial_predict
+from m2dino.train.ddp import wrap_ddp
+from m2dino.train.loop import fit, rank_and_world
+from m2dino.train.truth import normalised_train_targets, original_target
+
+# Keys that say where things go, not what is computed: left out of the run's config hash.
+OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
+METRIC_COLUMNS = ["profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
+                  "ci_high", "n_train", "n_test"]
+Splits = tuple[dict[str, Dataset], dict[str, Dataset], dict[str, Dataset]]
+
+
+def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
+    """The resolved config of one run: ``cfg`` with ``unit`` and ``tasks`` pinned to this unit."""
+    rc = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    rc.unit, rc.tasks = unit, list(task_ids)
+    return rc
+
+
+def run_hash(rc: DictConfig) -> str:
+    """The hash that decides whether a finished run can be reused: everything but output locations."""
+    c = OmegaConf.to_container(rc, resolve=True)
+    for k in OUTPUT_KEYS:
+        c.pop(k, None)
+    c.get("data", {}).pop("num_workers", None)
+    return config_hash(c)
+
+
+def run_dir(cfg: DictConfig, unit: str) -> Path:
+    """``results/<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>`` (no experiment level for ``main``)."""
+    base = results_dir(cfg)
+    exp = cfg.get("experiment") or "main"
+    if exp != "main":
+        base = base / exp
+    return base / cfg.paradigm.name / unit / f"seed{cfg.seed}"
+
+
+def is_done(path: Path, rc: DictConfig) -> bool:
+    """Whether ``path`` holds a finished run of exactly this config."""
+    done = Path(path) / "DONE"
+    return done.exists() and done.read_text().strip() == run_hash(rc)
+
+
+def resolve_device(cfg: DictConfig) -> torch.device:
+    """``profile.device``: cpu, cuda, or auto (cuda when available); under torchrun, this rank's GPU."""
+    want = str(cfg.profile.get("device", "cpu"))
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("profile.device=cuda but no CUDA device is available; use profile.device=cpu or auto")
+    if want == "cuda" and "LOCAL_RANK" in os.environ:
+        want = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return torch.device(want)
+
+
+def default_model(cfg: DictConfig, task_ids: list[str]) -> nn.Module:
+    from m2dino.model import build_model
+
+    return build_model(cfg, list(task_ids))
+
+
+def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
+    """Train, val and test datasets per task, from ``m2dino.data``."""
+    from m2dino.data.build import build_datasets
+
+    return tuple(build_datasets(cfg, list(task_ids), split) for split in ("train", "val", "test"))  # type: ignore
+
+
+def _prepare_dir(path: Path, rc: DictConfig) -> None:
+    """Create the run folder; wipe a partial run of a different config so it can't be resumed by mistake."""
+    saved = path / "config.yaml"
+    if saved.exists() and run_hash(OmegaConf.load(saved)) != run_hash(rc):
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if not saved.exists():
+        OmegaConf.save(rc, saved)
+    (path / "DONE").unlink(missing_ok=True)
+
+
+def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = True,
+             make_model: Callable[[DictConfig, list[str]], nn.Module] = default_model,
+             make_data: Callable[[DictConfig, list[str]], Splits] = default_data,
+             stop_after_epoch: int | None = None) -> Path:
+    """Train (or reuse, or resume) one unit for ``cfg.seed``; return its run folder.
+
+    ``make_model``/``make_data`` build the model and the (train, val, test) datasets per task; tests pass small
+    stand-ins. ``stop_after_epoch`` simulates a kill after that many epochs (the folder is left unfinished).
+    """
+    rc = run_config(cfg, unit, task_ids)
+    path = run_dir(cfg, unit)
+    if is_done(path, rc):
+        return path
+    rank, world = rank_and_world()
+    if rank == 0:
+        _prepare_dir(path, rc)
+    if world > 1:
+        dist.barrier()
+    t0 = time.perf_counter()
+    checkpoint.seed_everything(int(cfg.seed))
+    device = resolve_device(cfg)
+    train_sets, val_sets, test_sets = make_data(rc, list(task_ids))
+    model = make_model(rc, list(task_ids)).to(device)
+    trained = wrap_ddp(model, device) if world > 1 else model
+    desc = f"{cfg.paradigm.name}/{unit}/seed{cfg.seed}"
+    prev = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(device.type == "cpu" or prev, warn_only=True)
+    try:
+        res = fit(trained, train_sets, val_sets, rc, path, device, desc=desc, progress=progress,
+                  stop_after_epoch=stop_after_epoch)
+    finally:
+        torch.use_deterministic_algorithms(prev)
+    if not res.finished or rank != 0:
+        if world > 1:
+            dist.barrier()
+        return path
+    t_train = time.perf_counter() - t0
+    finish(rc, path, model, train_sets, test_sets, device)
+    info = {"hash": run_hash(rc), "steps": res.steps, "best_epoch": res.best_epoch, "best_val_score": res.best_score,
+            "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2)}
+    (path / "run.json").write_text(json.dumps(info, indent=1) + "\n")
+    (path / "DONE").write_text(run_hash(rc) + "\n")
+    if world > 1:
+        dist.barrier()
+    return path
+
+
+def finish(rc: DictConfig, path: Path, model: nn.Module, train_sets: Mapping[str, Dataset],
+           test_sets: Mapping[str, Dataset], device: torch.device) -> None:
+    """Score the best checkpoint and the trivial predictor on test; write metrics, per-image tables and routing."""
+    model.load_state_dict(checkpoint.load(path / "best.pt", device)["model"])
+    if hasattr(model, "reset_routing_counts"):
+        model.reset_routing_counts()
+    amp = bool(rc.train.amp) and device.type == "cuda"
+    results = evaluate(model, test_sets, device, batch_size=max(int(rc.train.batch_size), 32), amp=amp)
+    routing = model.routing_counts() if hasattr(model, "routing_counts") else {}
+    trivial = {t: trivial_scores(t, train_sets[t], test_sets[t]) for t in test_sets}
+    n_boot = int(rc.train.get("n_boot", 1000))
+    rows = []
+    for paradigm, res in ((rc.paradigm.name, results), ("trivial", trivial)):
+        rows += metric_rows(rc, paradigm, res, {t: len(train_sets[t]) for t in res},
+                            {t: len(test_sets[t]) for t in res}, n_boot)
+    pd.DataFrame(rows, columns=METRIC_COLUMNS).to_csv(path / "metrics.csv", index=False)
+    for name, res in (("per_image.csv", results), ("per_image_trivial.csv", trivial)):
+        pd.concat([df.assign(task=t) for t, (_, df) in res.items()], ignore_index=True).to_csv(path / name,
+                                                                                             index=False)
+    routing = {t: {str(b): [int(c) for c in counts] for b, counts in blocks.items()} for t, blocks in routing.items()}
+    (path / "routing.json").write_text(json.dumps(routing, indent=1, sort_keys=True) + "\n")
+
+
+def trivial_scores(task_id: str, train_set: Dataset, test_set: Dataset) -> tuple[dict[str, float], pd.DataFrame]:
+    """Scores of the image-blind predictor (majority class, empty mask, mean box or keypoints) on ``test_set``."""
+    fitted = trivial_fit(task_id, normalised_train_targets(train_set, task_id))
+    preds, targets, paths, sizes = [], [], [], []
+    for i in range(len(test_set)):
+        item = test_set[i]
+        preds.append(trivial_predict(task_id, fitted, item["meta"]["orig_size"]))
+        targets.append(original_target(test_set, item, task_id))
+        paths.append(item["meta"]["image_path"])
+        sizes.append(tuple(int(v) for v in item["meta"]["orig_size"]))
+    return score(task_id, preds, targets, paths, sizes)
+
+
+def metric_rows(rc: DictConfig, paradigm: str, results: Mapping[str, tuple[dict, pd.DataFrame]],
+                n_train: Mapping[str, int], n_test: Mapping[str, int], n_boot: int) -> list[dict]:
+    """Tidy rows of ``metrics.csv``: one per task and metric; a bootstrap 95% CI for the primary metric."""
+    from m2dino.metrics import bootstrap_ci
+
+    rows = []
+    for t, (summary, per_image) in results.items():
+        task = get_task(t)
+        ci = bootstrap_ci(t, per_image, n_boot=n_boot, seed=int(rc.seed)) if n_boot > 0 else (np.nan, np.nan)
+        for metric, value in summary.items():
+            lo, hi = ci if metric == task.primary_metric else (np.nan, np.nan)
+            rows.append({"profile": rc.profile.name, "paradigm": paradigm, "unit": rc.unit, "seed": int(rc.seed),
+                         "task": t, "type": task.type, "group": task.group, "metric": metric, "value": float(value),
+                         "ci_low": float(lo), "ci_high": float(hi), "n_train": int(n_train[t]),
+                         "n_test": int(n_test[t])})
+    return rows
