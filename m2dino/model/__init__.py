@@ -25,7 +25,10 @@ def build_model(cfg: DictConfig, task_ids: Sequence[str]) -> MultiTaskModel:
     if len(set(task_ids)) != len(task_ids):
         raise ValueError(f"duplicate task ids: {task_ids}")
     tasks = [get_task(t) for t in task_ids]
-    m = cfg.model
+    from m2dino.pretrain.store import resolve_weights
+
+    m = cfg.model.copy()
+    m.weights = resolve_weights(cfg)  # model.weights=pretrained:inhouse -> the cached in-house backbone's file
     hcfg = m.get("heads") or {}
     dim = int(hcfg.get("decoder_dim", 64))
     loss_w = OmegaConf.to_container(hcfg.loss_weights, resolve=True) if hcfg.get("loss_weights") else {}

@@ -1,0 +1,109 @@
+"""The pretraining loop: images -> objective loss -> backward -> clip -> step -> teacher update -> log.
+
+The budget is a number of steps, not of minutes, so the same seed and profile give the same weights on CPU.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from tqdm.auto import tqdm
+
+from m2dino.model.backbone import create_vit
+from m2dino.pretrain.dino import DinoObjective
+from m2dino.pretrain.images import unlabelled_images
+from m2dino.pretrain.mim import MimObjective
+
+OBJECTIVES: dict[str, Callable[[nn.Module, DictConfig], nn.Module]] = {"dino": DinoObjective, "mim": MimObjective}
+
+
+def create_backbone(cfg: DictConfig) -> nn.Module:
+    """The profile's timm DINOv3 ViT, randomly initialised, without classifier head (the model's own backbone)."""
+    overrides = OmegaConf.to_container(cfg.model.overrides, resolve=True) if cfg.model.get("overrides") else {}
+    return create_vit(cfg.model.arch, int(cfg.model.img_size), overrides)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (None: unchanged), restoring the previous number after."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def build_objective(cfg: DictConfig, backbone: nn.Module) -> nn.Module:
+    name = str(cfg.pretrain.objective)
+    if name not in OBJECTIVES:
+        raise ValueError(f"pretrain.objective={name!r}; choose one of {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name](backbone, cfg)
+
+
+def _optimizer(module: nn.Module, cfg: DictConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms, biases, tokens, layer scales)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    rest = [p for p in params if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": float(cfg.pretrain.weight_decay)},
+                              {"params": rest, "weight_decay": 0.0}], lr=float(cfg.pretrain.lr))
+
+
+def lr_factor(step: int, total: int, warmup_frac: float) -> float:
+    """Linear warmup then cosine decay to 1% of the peak."""
+    warm = max(1, round(warmup_frac * total))
+    if step < warm:
+        return (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def pretrain(cfg: DictConfig, images: torch.Tensor | None = None,
+             max_seconds: float | None = None) -> tuple[nn.Module, pd.DataFrame]:
+    """Run the self-supervised pretraining of ``cfg.pretrain``; return the exported backbone and the loss log.
+
+    ``images`` (uint8 [N, 3, S, S]) defaults to :func:`unlabelled_images` of the config. ``max_seconds`` stops early
+    on wall-clock time (benchmarks comparing objectives per CPU minute only: it makes the result machine-dependent).
+    """
+    with torch_threads(cfg.pretrain.get("threads")):
+        return _pretrain(cfg, images, max_seconds)
+
+
+def _pretrain(cfg: DictConfig, images: torch.Tensor | None, max_seconds: float | None) -> tuple[nn.Module, pd.DataFrame]:
+    p = cfg.pretrain
+    torch.manual_seed(int(p.seed))
+    if images is None:
+        images = unlabelled_images(cfg)
+    objective = build_objective(cfg, create_backbone(cfg))
+    objective.train()
+    opt = _optimizer(objective.trainable(), cfg)
+    steps, bs = int(p.steps), int(p.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, float(p.warmup_frac)))
+    gen = torch.Generator().manual_seed(int(p.seed))
+    rows, t0 = [], time.perf_counter()
+    for step in tqdm(range(steps), desc=f"pretrain {p.objective}", disable=None):
+        batch = images[torch.randint(len(images), (bs,), generator=gen)]
+        loss = objective(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"pretraining loss is {loss.item()} at step {step}; lower pretrain.lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(objective.trainable().parameters(), float(p.grad_clip))
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+        objective.after_step(step, steps)
+        rows.append({"step": step, "loss": loss.item(), "lr": lr, "grad_norm": float(gnorm),
+                     "seconds": time.perf_counter() - t0})
+        if max_seconds is not None and rows[-1]["seconds"] >= max_seconds:
+            break
+    backbone = objective.export().eval()
+    return backbone, pd.DataFrame(rows)

@@ -1,0 +1,113 @@
+"""Where the in-house backbone lives, how it is cached, and what ``model.weights`` resolves to (the one place).
+
+``results/<profile>/pretrain/<hash>/`` holds ``backbone.safetensors`` (timm's DINOv3 keys: loads strictly into
+``timm.create_model(model.arch, img_size=..., num_classes=0, **overrides)``), ``loss.csv`` and ``config.yaml``. The
+hash covers everything that determines the weights: the ``pretrain`` section (less ``auto`` and ``probe``), the
+model's arch/img_size/overrides, the data image size and the profile name (part of the generators' seed key). A folder
+with ``backbone.safetensors`` is a cache hit; folders are written whole or not at all.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import save_file
+from torch import nn
+
+from m2dino.config import config_hash
+from m2dino.paths import results_dir
+
+INHOUSE = "pretrained:inhouse"  # the value of model.weights that means "m2dino's own pretrained backbone"
+BACKBONE = "backbone.safetensors"
+NOT_DETERMINING = ("auto", "probe")  # keys of the pretrain section that do not change the weights
+
+
+def determining(cfg: DictConfig) -> dict:
+    """The parts of the config that determine the pretrained weights (and nothing else)."""
+    m = cfg.model
+    pre = {k: v for k, v in OmegaConf.to_container(cfg.pretrain, resolve=True).items() if k not in NOT_DETERMINING}
+    return {"pretrain": pre,
+            "model": {"arch": m.arch, "img_size": int(m.img_size),
+                      "overrides": OmegaConf.to_container(m.overrides, resolve=True) if m.get("overrides") else {}},
+            "data": {"image_size": int(cfg.data.image_size)}, "profile": str(cfg.profile.name)}
+
+
+def pretrain_dir(cfg: DictConfig) -> Path:
+    """``results/<profile>/pretrain/<hash>``: the cache folder of this config's backbone."""
+    return results_dir(cfg) / "pretrain" / config_hash(determining(cfg))
+
+
+def backbone_path(cfg: DictConfig) -> Path:
+    return pretrain_dir(cfg) / BACKBONE
+
+
+def save(cfg: DictConfig, backbone: nn.Module, log: pd.DataFrame) -> Path:
+    """Write backbone, loss log and config into the cache folder atomically; return the weight file."""
+    final = pretrain_dir(cfg)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    try:
+        sd = {k: v.detach().contiguous().clone() for k, v in backbone.state_dict().items()}
+        save_file(sd, str(tmp / BACKBONE), metadata={"format": "pt", "arch": str(cfg.model.arch),
+                                                     "objective": str(cfg.pretrain.objective)})
+        log.to_csv(tmp / "loss.csv", index=False)
+        (tmp / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(determining(cfg))))
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / BACKBONE
+
+
+def ensure_pretrained(cfg: DictConfig, force: bool = False) -> Path:
+    """The cached backbone file of ``cfg``, pretraining it first if it is missing (or ``force``)."""
+    path = backbone_path(cfg)
+    if path.is_file() and not force:
+        return path
+    from m2dino.pretrain.loop import pretrain
+
+    print(f"pretraining the in-house backbone ({cfg.pretrain.objective}, {cfg.pretrain.steps} steps) -> {path.parent}")
+    backbone, log = pretrain(cfg)
+    return save(cfg, backbone, log)
+
+
+def load_log(cfg: DictConfig) -> pd.DataFrame:
+    """The loss log of the cached backbone of ``cfg``."""
+    return pd.read_csv(pretrain_dir(cfg) / "loss.csv")
+
+
+def resolve_weights(cfg: DictConfig) -> str | None:
+    """What ``model.weights`` means as a file path: null stays None, a path stays itself, ``pretrained:inhouse``
+    becomes the cached in-house backbone (built first if missing and ``pretrain.auto``; otherwise a clear error).
+
+    The in-house backbone is a DINOv3 ViT: for another model family (fmc_baseline) it resolves to None (random init).
+    """
+    w = cfg.model.get("weights")
+    if not w or str(w) != INHOUSE:
+        return None if not w else str(w)
+    if str(cfg.model.get("name", "m2dino")) != "m2dino":
+        return None
+    path = backbone_path(cfg)
+    if path.is_file():
+        return str(path)
+    if not cfg.pretrain.get("auto", True):
+        raise FileNotFoundError(
+            f"model.weights={INHOUSE}: no pretrained backbone at {path}. Build it with "
+            f"`python -m m2dino pretrain profile={cfg.profile.name}` or notebook 02_backbone_pretraining, "
+            f"or set model.weights=null for random init.")
+    return str(ensure_pretrained(cfg))
+
+
+def load_backbone(cfg: DictConfig, path: str | Path | None = None) -> nn.Module:
+    """A fresh timm backbone of the profile with the weights at ``path`` (default: the cached in-house backbone),
+    loaded exactly as ``model.weights=`` loads Meta's (``m2dino.model.weights.load_dinov3``, strict)."""
+    from m2dino.model.weights import load_dinov3
+    from m2dino.pretrain.loop import create_backbone
+
+    backbone = create_backbone(cfg)
+    load_dinov3(backbone, path or backbone_path(cfg))
+    return backbone.eval()
