@@ -74,3 +74,15 @@ def test_run_dir_main_experiment_has_no_extra_level(tmp_path):
     assert run_dir(cfg, "FUGC") == tmp_path / "smoke" / "single" / "FUGC" / "seed2"
     cfg.experiment = "data_scale/frac0.25"
     assert run_dir(cfg, "FUGC") == tmp_path / "smoke" / "data_scale" / "frac0.25" / "single" / "FUGC" / "seed2"
+
+
+def test_run_hash_ignores_keys_that_cannot_change_results():
+    from m2dino.config import load
+    from m2dino.train.run import run_config, run_hash
+
+    def h(*extra):
+        return run_hash(run_config(load(["profile=smoke", *extra]), "all", ["lung"]))
+
+    assert h() == h("profile.seeds=[0,1,2]") == h("pretrain.probe.n_boot=50") == h("data.num_workers=3")
+    assert h() != h("train.lr=0.1")
+    assert h() != h("pretrain.steps=7")

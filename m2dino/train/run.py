@@ -38,6 +38,10 @@ METRIC_COLUMNS = ["profile", "paradigm", "unit", "seed", "task", "type", "group"
                   "ci_high", "n_train", "n_test"]
 Splits = tuple[dict[str, Dataset], dict[str, Dataset], dict[str, Dataset]]
 
+# config keys that never change a run's results (see run_hash)
+NOT_HASHED = {"profile": ("seeds", "hardware"), "data": ("num_workers", "workers", "overwrite", "max_reported",
+              "min_train_warn"), "pretrain": ("auto", "probe")}
+
 
 def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
     """The resolved config of one run: ``cfg`` with ``unit`` and ``tasks`` pinned to this unit."""
@@ -47,11 +51,18 @@ def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
 
 
 def run_hash(rc: DictConfig) -> str:
-    """The hash that decides whether a finished run can be reused: everything but output locations."""
+    """The hash that decides whether a finished run can be reused: everything that can change its results.
+
+    Left out: output locations, and keys that don't touch this run (the profile's seed list and hardware note,
+    loader/generator processes, validation reporting, the in-house backbone's probe settings), so changing them never
+    retrains a finished run.
+    """
     c = OmegaConf.to_container(rc, resolve=True)
     for k in OUTPUT_KEYS:
         c.pop(k, None)
-    c.get("data", {}).pop("num_workers", None)
+    for section, keys in NOT_HASHED.items():
+        for k in keys:
+            c.get(section, {}).pop(k, None)
     return config_hash(c)
 
 
