@@ -107,9 +107,17 @@ def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
 
 
 def _prepare_dir(path: Path, rc: DictConfig) -> None:
-    """Create the run folder; wipe a partial run of a different config so it can't be resumed by mistake."""
+    """Create the run folder; wipe a run of a different config so it can't be resumed by mistake.
+
+    A finished run of another task list is refused instead: ``tasks=`` narrowing a multi-task unit would otherwise
+    silently replace the full unit's run that the analysis reads.
+    """
     saved = path / "config.yaml"
-    if saved.exists() and run_hash(OmegaConf.load(saved)) != run_hash(rc):
+    if saved.exists() and run_hash(old := OmegaConf.load(saved)) != run_hash(rc):
+        if (path / "DONE").exists() and list(old.tasks) != list(rc.tasks):
+            raise FileExistsError(
+                f"{path} holds a finished run of tasks {list(old.tasks)}; this run of tasks {list(rc.tasks)} would "
+                f"replace it. Keep runs on a subset of a unit apart with experiment=NAME, or delete the folder.")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     if not saved.exists():
