@@ -8,7 +8,9 @@ from m2dino.config import load
 
 def test_settings_per_profile_fall_back_to_default():
     assert settings("smoke").n_boot < settings("demo").n_boot
-    assert list(settings("paper").data_scale_fractions) == list(settings("demo").data_scale_fractions)
+    assert list(settings("paper").data_scale_fractions) == [0.1, 0.25, 0.5]  # paper takes the defaults
+    assert list(settings("demo").data_scale_fractions) == [0.25, 0.5]
+    assert settings("paper").baseline_encoder is None and settings("demo").baseline_encoder == "efficientnet-b0"
 
 
 def test_data_scale_plan_trains_each_group_at_each_fraction_and_shares_au():
@@ -23,6 +25,7 @@ def test_data_scale_plan_trains_each_group_at_each_fraction_and_shares_au():
     assert all(d.parts[-5:-3] == ("data_scale", "frac0.25") and d.parts[-3] == "single" for d in dirs)
     assert len(dirs) == 12  # the 12 obstetrics tasks
     assert ["experiment=ablation_dense", "paradigm=all", "model.moe.enabled=false"] in side_plan()
+    assert "model.encoder=efficientnet-b0" in side_plan(baseline_encoder="efficientnet-b0")[1]
 
 
 def test_cheap_variants_restrict_tasks():

@@ -73,3 +73,12 @@ def test_groupings_are_data_and_refuse_overlaps():
         resolve_groups(bad)
     with pytest.raises(ValueError, match="tasks in no group"):
         resolve_groups({"name": "partial", "by": None, "groups": {"a": ["lung"]}})
+
+
+def test_paper_profile_reads_real_data_and_demands_its_folder():
+    from omegaconf.errors import MissingMandatoryValue
+
+    cfg = load(["profile=paper"])
+    assert cfg.data.source == "fmc"
+    with pytest.raises(MissingMandatoryValue):
+        cfg.data.root

@@ -74,3 +74,16 @@ def test_schedule_warms_up_then_decays():
     f = [lr_factor(s, 100, 0.1) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] < 0.05
+
+
+def test_pretraining_leaves_the_callers_rng_stream_untouched():
+    from m2dino.pretrain.loop import pretrain
+
+    cfg = load(["profile=smoke", "pretrain.steps=1"])
+    s = cfg.data.image_size
+    images = torch.randint(0, 255, (8, 3, s, s), dtype=torch.uint8)
+    torch.manual_seed(123)
+    want = torch.rand(3)
+    torch.manual_seed(123)
+    pretrain(cfg, images)
+    assert torch.equal(torch.rand(3), want)

@@ -83,3 +83,14 @@ def test_uncertainty_weighting_learns_log_variances(tmp_path):
     fit(TinyModel(TASKS[:2]), train, val, cfg, tmp_path, torch.device("cpu"), progress=False)
     log_var = checkpoint.load(tmp_path / "last.pt")["weighting"]["log_var"]
     assert log_var.shape == (2,) and (log_var != 0).all()
+
+
+def test_moe_expert_biases_get_no_weight_decay_like_dense_biases():
+    from m2dino.model import build_model
+
+    model = build_model(load(["profile=smoke", "model.weights=null"]), ["lung"])
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for g in param_groups(model, 1e-3, 0.05, 10.0, 1.0) if g["weight_decay"] > 0
+               for p in g["params"]}
+    assert any(".mlp." in n for n in decayed)  # expert weight matrices still decay
+    assert not [n for n in decayed if n.endswith((".b_in", ".b_out", ".bias"))]

@@ -69,8 +69,27 @@ def test_finished_run_is_cached_and_a_changed_config_reruns(tmp_path):
     assert not (path / "DONE").exists()  # the stale result is not passed off as the new config's
 
 
+def test_a_subset_of_a_unit_never_replaces_the_finished_full_unit(tmp_path):
+    cfg = _cfg(tmp_path)
+    path = _run(cfg)
+    with pytest.raises(FileExistsError, match="would replace it"):
+        run_unit(cfg, "all", TASKS[:1], progress=False, make_model=tiny_model, make_data=tiny_data)
+    assert (path / "DONE").exists()
+
+
 def test_run_dir_main_experiment_has_no_extra_level(tmp_path):
     cfg = load(["profile=smoke", "paradigm=single", f"results_dir={tmp_path}", "seed=2"])
     assert run_dir(cfg, "FUGC") == tmp_path / "smoke" / "single" / "FUGC" / "seed2"
     cfg.experiment = "data_scale/frac0.25"
     assert run_dir(cfg, "FUGC") == tmp_path / "smoke" / "data_scale" / "frac0.25" / "single" / "FUGC" / "seed2"
+
+
+def test_run_hash_ignores_keys_that_cannot_change_results():
+    from m2dino.train.run import run_config, run_hash
+
+    def h(*extra):
+        return run_hash(run_config(load(["profile=smoke", *extra]), "all", ["lung"]))
+
+    assert h() == h("profile.seeds=[0,1,2]") == h("pretrain.probe.n_boot=50") == h("data.num_workers=3")
+    assert h() != h("train.lr=0.1")
+    assert h() != h("pretrain.steps=7")

@@ -57,11 +57,13 @@ def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCA
     return plan
 
 
-def side_plan(tasks: Sequence[str] | None = None) -> list[list[str]]:
-    """The dense ablation and the challenge baseline, all-task; ``tasks`` restricts both (the smoke profile)."""
+def side_plan(tasks: Sequence[str] | None = None, baseline_encoder: str | None = None) -> list[list[str]]:
+    """The dense ablation and the challenge baseline, all-task; ``tasks`` restricts both (the smoke profile) and
+    ``baseline_encoder`` swaps the baseline's EfficientNet-B4 for a smaller smp encoder (the CPU profiles)."""
     extra = [f"tasks={_task_list(tasks)}"] if tasks else []
+    encoder = [f"model.encoder={baseline_encoder}"] if baseline_encoder else []
     return [["experiment=ablation_dense", "paradigm=all", "model.moe.enabled=false", *extra],
-            ["experiment=fmc_baseline", "paradigm=all", "model=fmc_baseline", *extra]]
+            ["experiment=fmc_baseline", "paradigm=all", "model=fmc_baseline", *encoder, *extra]]
 
 
 def expected_run_dirs(cfg) -> list[Path]:

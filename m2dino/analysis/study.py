@@ -65,13 +65,11 @@ class StudyClaim:
 
 CLAIMS: tuple[StudyClaim, ...] = (
     StudyClaim("scale_dependence", "Aggregation effectiveness depends strongly on training-data scale.", "A"),
-    StudyClaim("cg_scarce_negative", "CG can cause substantial negative transfer in low-data groups "
-               "(guideline: in data-scarce groups, avoid CG).", "A"),
+    StudyClaim("cg_scarce_negative", "CG can cause substantial negative transfer in low-data groups.", "A"),
     StudyClaim("au_over_cg_scarce", "In data-scarce groups, prefer AU (over CG).", "S"),
-    StudyClaim("cg_rich_gain", "CG can help in data-rich groups (modest gains).", "A"),
-    StudyClaim("au_consistent", "AU is more consistent across groups (the safer fallback).", "A"),
-    StudyClaim("segmentation_drops_most", "Segmentation drops most, more than regression and classification "
-               "(check segmentation tasks separately).", "A"),
+    StudyClaim("cg_rich_gain", "CG can help in data-rich groups.", "A"),
+    StudyClaim("au_consistent", "AU is more consistent across groups.", "A"),
+    StudyClaim("segmentation_drops_most", "Segmentation drops most, more than regression and classification.", "A"),
 )
 
 

@@ -36,7 +36,9 @@ def main(argv: list[str]) -> int:
             print(f"predict: {run / f} is missing; is {run} a run folder of a finished run?", file=sys.stderr)
             return 1
     rc = OmegaConf.load(run / "config.yaml")
-    rc.data.root = str(data_root(cfg))
+    # the dataset given on the command line, else the run's own (not this command's default profile's)
+    rc.data.root = str(data_root(cfg) if cfg.data.get("root") else data_root(rc))
+    rc.model.weights = None  # best.pt holds every weight: never rebuild a backbone only to overwrite it
     tasks = list(rc.tasks)
     from m2dino.data.build import build_datasets
 

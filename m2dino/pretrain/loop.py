@@ -72,8 +72,10 @@ def pretrain(cfg: DictConfig, images: torch.Tensor | None = None,
 
     ``images`` (uint8 [N, 3, S, S]) defaults to :func:`unlabelled_images` of the config. ``max_seconds`` stops early
     on wall-clock time (benchmarks comparing objectives per CPU minute only: it makes the result machine-dependent).
+    The global torch RNG is forked: pretraining built on first use inside a training run leaves that run's seeded
+    stream untouched, so its metrics don't depend on whether the backbone was cached.
     """
-    with torch_threads(cfg.pretrain.get("threads")):
+    with torch_threads(cfg.pretrain.get("threads")), torch.random.fork_rng(devices=[]):
         return _pretrain(cfg, images, max_seconds)
 
 

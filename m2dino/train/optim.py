@@ -45,7 +45,10 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr_mult:
             scale, kind = head_lr_mult, "head"
         else:
             scale, kind = layer_decay ** (depth + 1 - layer_id(n, depth)), "backbone"
-        wd = 0.0 if p.ndim <= 1 or n.endswith("_token") or "pos_embed" in n else weight_decay
+        # no decay for biases (the MoE experts' stacked [E, H] biases included, as for their dense twins), tokens and
+        # position embeddings
+        no_decay = p.ndim <= 1 or n.endswith(("_token", ".b_in", ".b_out")) or "pos_embed" in n
+        wd = 0.0 if no_decay else weight_decay
         key = (kind, scale, wd)
         if key not in groups:
             groups[key] = {"params": [], "lr": lr * scale, "weight_decay": wd, "name": f"{kind}_x{scale:.3g}_wd{wd:g}"}

@@ -38,6 +38,10 @@ METRIC_COLUMNS = ["profile", "paradigm", "unit", "seed", "task", "type", "group"
                   "ci_high", "n_train", "n_test"]
 Splits = tuple[dict[str, Dataset], dict[str, Dataset], dict[str, Dataset]]
 
+# config keys that never change a run's results (see run_hash)
+NOT_HASHED = {"profile": ("seeds", "hardware"), "data": ("num_workers", "workers", "overwrite", "max_reported",
+              "min_train_warn"), "pretrain": ("auto", "probe")}
+
 
 def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
     """The resolved config of one run: ``cfg`` with ``unit`` and ``tasks`` pinned to this unit."""
@@ -47,11 +51,18 @@ def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
 
 
 def run_hash(rc: DictConfig) -> str:
-    """The hash that decides whether a finished run can be reused: everything but output locations."""
+    """The hash that decides whether a finished run can be reused: everything that can change its results.
+
+    Left out: output locations, and keys that don't touch this run (the profile's seed list and hardware note,
+    loader/generator processes, validation reporting, the in-house backbone's probe settings), so changing them never
+    retrains a finished run.
+    """
     c = OmegaConf.to_container(rc, resolve=True)
     for k in OUTPUT_KEYS:
         c.pop(k, None)
-    c.get("data", {}).pop("num_workers", None)
+    for section, keys in NOT_HASHED.items():
+        for k in keys:
+            c.get(section, {}).pop(k, None)
     return config_hash(c)
 
 
@@ -96,9 +107,17 @@ def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
 
 
 def _prepare_dir(path: Path, rc: DictConfig) -> None:
-    """Create the run folder; wipe a partial run of a different config so it can't be resumed by mistake."""
+    """Create the run folder; wipe a run of a different config so it can't be resumed by mistake.
+
+    A finished run of another task list is refused instead: ``tasks=`` narrowing a multi-task unit would otherwise
+    silently replace the full unit's run that the analysis reads.
+    """
     saved = path / "config.yaml"
-    if saved.exists() and run_hash(OmegaConf.load(saved)) != run_hash(rc):
+    if saved.exists() and run_hash(old := OmegaConf.load(saved)) != run_hash(rc):
+        if (path / "DONE").exists() and list(old.tasks) != list(rc.tasks):
+            raise FileExistsError(
+                f"{path} holds a finished run of tasks {list(old.tasks)}; this run of tasks {list(rc.tasks)} would "
+                f"replace it. Keep runs on a subset of a unit apart with experiment=NAME, or delete the folder.")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     if not saved.exists():
