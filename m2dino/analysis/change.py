@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from m2dino.analysis.tidy import primary_table, read_per_image
+from m2dino.metrics.bootstrap import relative
 from m2dino.registry import get_task
 
 REF_PARADIGM = "single"
@@ -55,9 +56,9 @@ def relative_change(task: str, ref: float, new: float) -> float:
     NaN when the reference is 0 or not finite (e.g. a TS model with Dice 0 at the smoke profile): no relative change
     is defined, and such tasks are left out of means and Δm, whose task counts say so.
     """
-    if ref == 0 or not np.isfinite(ref) or not np.isfinite(new):
+    if not np.isfinite(ref) or not np.isfinite(new):
         return float("nan")
-    return get_task(task).direction * (new - ref) / abs(ref) * 100.0
+    return float(relative(new, ref, get_task(task).direction)) * 100.0
 
 
 def compare_per_seed(tidy: pd.DataFrame, ref: RunSet, new: RunSet, n_boot: int = 1000, seed: int = 0,

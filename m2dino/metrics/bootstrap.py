@@ -44,7 +44,8 @@ def bootstrap_ci(task_id: str, df: pd.DataFrame, n_boot: int = 1000, seed: int =
     return _interval(primary_resampled(task_id, df, draw_counts(len(df), n_boot, seed)))
 
 
-def _relative(new: np.ndarray | float, ref: np.ndarray | float, direction: int) -> np.ndarray:
+def relative(new: np.ndarray | float, ref: np.ndarray | float, direction: int) -> np.ndarray:
+    """(new - ref) / |ref| x direction (positive = better); NaN where ref is 0. Also the per-task term of Δm."""
     new, ref = np.asarray(new, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ref != 0, (new - ref) / np.abs(ref) * direction, np.nan)
@@ -73,8 +74,8 @@ def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataF
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ref, new = primary_from_per_image(task_id, df_ref), primary_from_per_image(task_id, df_new)
-        boot = _relative(primary_resampled(task_id, df_new, counts), primary_resampled(task_id, df_ref, counts),
+        boot = relative(primary_resampled(task_id, df_new, counts), primary_resampled(task_id, df_ref, counts),
                          task.direction)
     lo, hi = _interval(boot)
-    return {"change": float(_relative(new, ref, task.direction)), "ci_low": lo, "ci_high": hi, "n": len(df_ref),
+    return {"change": float(relative(new, ref, task.direction)), "ci_low": lo, "ci_high": hi, "n": len(df_ref),
             "ref": ref, "new": new}
