@@ -1,5 +1,5 @@
 """One tidy table over every run under ``results/<profile>/``: a row per experiment, paradigm, unit, group, task,
-seed and metric, read from the run folders' ``metrics.csv`` (layout in ../../README.md and notes/common.md).
+seed and metric, read from the run folders' ``metrics.csv`` (docs/run-folder.md).
 
 A run folder is ``<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/``; ``<experiment>`` may span several folder
 levels (``data_scale/frac0.25``) and is ``main`` when absent. Only finished runs count: the trainer writes ``DONE``

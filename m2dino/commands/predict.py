@@ -4,7 +4,7 @@
 
 Uses the run's best checkpoint and its config (model, input size); ``data.root`` may point at any dataset in the
 FMC_UIA layout, e.g. the real release (``split=val``: its test set is hidden). Predictions are in original-image
-pixels: masks as PNGs at ``OUT/<mask_path>``, the other types as JSON records (../shared/data-layout.md). Score them
+pixels: masks as PNGs at ``OUT/<mask_path>``, the other types as JSON records (docs/challenge-layout.md). Score them
 with ``python -m m2dino evaluate data.root=DIR predictions=OUT``.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write the synthetic benchmark in the FMC_UIA layout (../shared/data-layout.md, data/README.md).
+"""Write the synthetic benchmark in the FMC_UIA layout (docs/challenge-layout.md, data/README.md).
 
 ``ROOT/{train,val,test}/csv_files/<task_id>.csv`` plus images (and masks) under ``Segmentation/{Two,..}/<task>/``,
 ``Classification/<task>/``, ``Detection/<task>/`` and ``Regression/<task>/``. Every item is drawn from its own seed
