@@ -94,9 +94,11 @@ def resolve_device(cfg: DictConfig) -> torch.device:
 
 
 def default_model(cfg: DictConfig, task_ids: list[str]) -> nn.Module:
+    """The run's model; ``model.weights`` is resolved to a file first (``pretrained:inhouse`` may pretrain once)."""
     from m2dino.model import build_model
+    from m2dino.pretrain.store import with_resolved_weights
 
-    return build_model(cfg, list(task_ids))
+    return build_model(with_resolved_weights(cfg), list(task_ids))
 
 
 def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
