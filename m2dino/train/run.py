@@ -30,7 +30,7 @@ from m2dino.train import checkpoint
 from m2dino.train.evaluation import evaluate, score, trivial_fit, trivial_predict
 from m2dino.train.ddp import wrap_ddp
 from m2dino.train.loop import fit, rank_and_world
-from m2dino.train.truth import normalised_train_targets, original_target
+from m2dino.data.truth import normalised_train_targets, original_target
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
