@@ -40,14 +40,6 @@ def resolve_groups(grouping: Mapping) -> dict[str, list[str]]:
     return groups
 
 
-def group_of(grouping: Mapping, task_id: str) -> str:
-    """The group that holds ``task_id`` under ``grouping``."""
-    for g, ids in resolve_groups(grouping).items():
-        if task_id in ids:
-            return g
-    raise KeyError(task_id)
-
-
 def load_grouping(name: str) -> dict:
     """A grouping config by file name, from the package's ``conf/grouping/``."""
     from omegaconf import OmegaConf

@@ -87,7 +87,3 @@ def bmode(amp: np.ndarray, att: np.ndarray, geom: Geometry, rng: np.random.Gener
     """The uint8 [n, n] B-mode image (scan-converted for sector probes, black outside the field of view)."""
     grey = geom.scan_convert(log_compress(envelope(amp, att, geom, rng, acq), acq))
     return np.rint(grey * 255 * geom.fov).astype(np.uint8)
-
-
-def probe_depth_cm(kind: str) -> float:
-    return PROBES[kind].depth * 100
