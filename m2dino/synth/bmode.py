@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import convolve1d
 
 from m2dino.synth.geometry import Geometry
-from m2dino.synth.psf import PROBES, load_psf, pixel_kernels
+from m2dino.synth.psf import load_psf, pixel_kernels
 
 RAYLEIGH_MEAN = float(np.sqrt(np.pi / 2))  # mean envelope of unit-echo tissue (E|s|^2 = 2, unit-energy PSF)
 
