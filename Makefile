@@ -43,10 +43,9 @@ test: setup
 lab: setup
 	$(PY) -m m2dino.lab
 
-# Small copies of three key figures of the documented demo run for the README (FIG_PROFILE=smoke to try it).
-FIG_PROFILE ?= demo
+# Small copies of three key figures of the documented demo run for the README (PROFILE=smoke to try it).
 readme-figures:
-	$(PY) -m m2dino.readme_figures $(FIG_PROFILE)
+	$(PY) -m m2dino.readme_figures $(PROFILE)
 
 clean:
 	rm -rf $(VENV) results figures/smoke figures/demo figures/paper data/synthetic outputs multirun .pytest_cache
