@@ -10,6 +10,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from m2dino import provenance
+
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 PROFILE_ENV = "M2DINO_PROFILE"
 
@@ -26,6 +28,7 @@ def load(overrides: Sequence[str] = ()) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="m2dino"):
         cfg = compose(config_name="config", overrides=overrides)
     OmegaConf.set_readonly(cfg, False)
+    provenance.note_config(cfg)  # figures saved later record its profile and seeds
     return cfg
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from m2dino.provenance import note_run
 from m2dino.registry import get_task
 
 PARADIGMS = ("single", "clinical", "all")
@@ -47,6 +48,7 @@ def run_dirs(profile_root: Path) -> list[Path]:
 def read_metrics(run_dir: Path, profile_root: Path) -> pd.DataFrame:
     """One run's ``metrics.csv`` with ``experiment``, ``run_dir``, ``primary`` and ``direction`` added."""
     path = Path(run_dir) / "metrics.csv"
+    note_run(run_dir)  # figures saved later name the runs they read
     try:
         df = pd.read_csv(path)
     except Exception as e:  # noqa: BLE001 - any parse failure is reported with the file
@@ -105,6 +107,7 @@ def primary_table(tidy: pd.DataFrame) -> pd.DataFrame:
 def read_per_image(run_dir: Path, task: str) -> pd.DataFrame:
     """The per-image table of one task from a run's ``per_image.csv``."""
     path = Path(run_dir) / "per_image.csv"
+    note_run(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no per-image table (needed for paired bootstrap CIs)")
     df = pd.read_csv(path)

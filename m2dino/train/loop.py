@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.metrics.classification import UndefinedAUCWarning
 from m2dino.train import checkpoint
@@ -195,4 +195,7 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
             dist.barrier()
         if stop_after_epoch is not None and done >= stop_after_epoch and done < tcfg.epochs:
             return FitResult(False, done, step, best_epoch, best_score)
+    if progress_enabled(progress) and rank == 0:  # one line per unit; the epoch bars vanish when done
+        print(f"{desc}: {tcfg.epochs} epochs, {step} steps, best val score {best_score:.3f} at epoch {best_epoch + 1}",
+              flush=True)
     return FitResult(True, tcfg.epochs, step, best_epoch, best_score)
