@@ -23,7 +23,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from m2dino.analysis.delta_s import (ALPHA, MDE_FACTOR, POWER, PooledEvidenceError, TwoStage, bootstrap_p, holm,
-                                     interval, standard_error, ts_beats_everywhere)
+                                     interval, standard_error, ts_beats_everywhere,
+                                     wald_interval)
 from m2dino.analysis.study import CLAIMS
 
 VERDICTS = ("agree", "disagree", "equivalent", "inconclusive")
@@ -51,12 +52,12 @@ PROTOCOL: tuple[Protocol, ...] = (
              "two-sided: agree if the 95% interval excludes 0; equivalent if within ±δ", 0, 0.05, "slope"),
     Protocol("cg_scarce_negative", "cg_scarce_negative", "main", "clinical",
              "per-task Δs (CG vs TS) in data-scarce groups; the row shows the most significant task in the study's "
-             "direction, with its interval at Holm's first-step level 1 − 0.05/m",
+             "direction, with its Wald interval (bootstrap SE) at Holm's first-step level 1 − 0.05/m",
              "existential: agree if ≥ 1 task has Holm p < 0.05 with Δs < 0; disagree if every task has Holm "
              "p < 0.05 with Δs > 0; equivalent if every task's interval lies within ±δ", -1, 0.05, "existential"),
     Protocol("cg_rich_gain", "cg_rich_gain", "main", "clinical",
              "per-task Δs (CG vs TS) in data-rich groups; the row shows the most significant task in the study's "
-             "direction, with its interval at Holm's first-step level 1 − 0.05/m",
+             "direction, with its Wald interval (bootstrap SE) at Holm's first-step level 1 − 0.05/m",
              "existential: agree if ≥ 1 task has Holm p < 0.05 with Δs > 0; disagree if every task has Holm "
              "p < 0.05 with Δs < 0; equivalent if every task's interval lies within ±δ", +1, 0.05, "existential"),
     Protocol("au_over_cg_scarce", "au_over_cg_scarce", "main", "both",
@@ -197,18 +198,22 @@ def _existential(d: pd.DataFrame, r: np.ndarray, p: Protocol) -> tuple:
     m = len(d)
     if m == 0:
         return np.nan, np.nan, np.nan, np.nan, "inconclusive", "no task in these groups"
-    pv = np.array([bootstrap_p(x) for x in r])
+    est = d["delta_s"].to_numpy(float)
+    pv = np.array([bootstrap_p(e, x) for e, x in zip(est, r)])
+    if not np.isfinite(pv).any():
+        return (np.nan, np.nan, np.nan, np.nan, "inconclusive",
+                f"{m} tasks but no bootstrap intervals (n_boot=0): no test was run")
     ph = holm(pv)
     sig = ph < ALPHA
     along = np.sign(d["delta_s"].to_numpy()) == p.direction
     level = 1 - ALPHA / m  # Holm's first step: at least one rejection iff some p <= alpha / m
     if along.any():
         cand = np.where(along)[0]
-        i = int(cand[np.nanargmin(pv[cand])])
+        i = int(cand[np.nanargmin(pv[cand])]) if np.isfinite(pv[cand]).any() else int(cand[0])
     else:
         i = int(np.nanargmax(pv))
-    lo, hi = interval(r[i], level)
-    cis = np.array([interval(x, level) for x in r])
+    lo, hi = wald_interval(est[i], r[i], level)
+    cis = np.array([wald_interval(e, x, level) for e, x in zip(est, r)])
     se = np.nanmedian([standard_error(x) for x in r])
     mde = float((norm.ppf(1 - ALPHA / (2 * m)) + norm.ppf(POWER)) * se)
     n_along = int((sig & along).sum())
