@@ -45,7 +45,10 @@ TRANSFER_COLORS = {"negative": "tab:red", "positive": "tab:green", "neutral": "0
 
 def plot_delta_s(table: pd.DataFrame, label: str) -> plt.Figure:
     """Δs per task (one panel per comparison) with two-stage 95% intervals, coloured by negative / positive transfer
-    after Holm's correction over the comparison's tasks; tasks ordered by clinical group and type."""
+    after Holm's correction over the comparison's tasks; tasks ordered by clinical group and type. One experiment
+    at a time (the main and data-scale experiments are never mixed)."""
+    if table["experiment"].nunique() != 1:
+        raise ValueError(f"plot_delta_s draws one experiment, got {sorted(table['experiment'].unique())}")
     comps = list(dict.fromkeys(table["comparison"]))
     order = [t.id for t in sorted(all_tasks(), key=lambda t: (t.group, t.type)) if t.id in set(table["task"])]
     fig, axes = plt.subplots(1, len(comps), figsize=(3.6 * len(comps) + 2.4, 0.26 * len(order) + 1.8),
