@@ -222,3 +222,14 @@ def test_data_scale_claim_is_a_within_task_slope_over_fractions():
     ev = _evidence("data_scale", rows, reps)
     v = claim_verdict(_proto("scale_dependence"), ev, ["obstetrics"], ["breast"])
     assert v["estimate"] == pytest.approx(0.1) and v["verdict"] == "agree" and v["experiment"] == "data_scale"
+
+
+def test_the_protocol_table_in_the_docs_matches_the_code():
+    from m2dino.paths import REPO
+
+    rows = {line.split("|")[2].strip(" `"): line for line in (REPO / "docs" / "analysis.md").read_text().splitlines()
+            if line.startswith("| ") and line.count("|") >= 7}
+    for p in PROTOCOL:
+        assert p.key in rows, f"docs/analysis.md: no protocol row for {p.key}"
+        cells = [c.strip() for c in rows[p.key].split("|")]
+        assert cells[3] == p.experiment and cells[6].startswith(f"{p.delta:g}"), p.key
