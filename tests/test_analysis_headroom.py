@@ -7,11 +7,11 @@ from analysis_fixtures import write_run
 
 from m2dino.analysis.delta_s import (PooledEvidenceError, TwoStage, aggregate, bootstrap_p, holm, task_table,
                                      two_stage)
-from m2dino.analysis.headroom import beats_trivial, headroom_score
+from m2dino.analysis.headroom import headroom_score
 from m2dino.analysis.tidy import tidy_results
 from m2dino.analysis.verdicts import PROTOCOL, VERDICTS, claim_verdict, verdict, verdict_table
 from m2dino.metrics import primary_from_per_image
-from m2dino.metrics.bootstrap import seed_draws, two_stage_combine
+from m2dino.metrics.bootstrap import beats_trivial, seed_draws, two_stage_combine
 from m2dino.registry import get_task
 
 N = 20

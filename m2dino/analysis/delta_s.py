@@ -28,9 +28,10 @@ import pandas as pd
 from scipy.stats import norm
 
 from m2dino.analysis.change import PARADIGM_LABEL, REF_PARADIGM
-from m2dino.analysis.headroom import beats_trivial, task_headroom
+from m2dino.analysis.headroom import task_headroom
 from m2dino.analysis.tidy import PER_IMAGE_TRIVIAL, TRIVIAL, primary_table, read_per_image
-from m2dino.metrics.bootstrap import draw_counts, paired_resamples, relative, seed_draws, two_stage_combine
+from m2dino.metrics.bootstrap import (beats_trivial, draw_counts, paired_resamples, relative, seed_draws,
+                                      two_stage_combine)
 from m2dino.registry import get_task
 
 FAMILIES = ("main", "data_scale")
@@ -263,7 +264,7 @@ def aggregate(ts: TwoStage, by: str | None) -> pd.DataFrame:
 def beats_table(tidy: pd.DataFrame, experiment: str = "main", paradigm: str = REF_PARADIGM, n_boot: int = 1000,
                 seed: int = 0) -> pd.DataFrame:
     """``beats_trivial.csv``: for every task and seed of one experiment's runs of ``paradigm`` (TS by default), the
-    model's and the trivial predictor's primary metric and :func:`m2dino.analysis.headroom.beats_trivial`'s verdict
+    model's and the trivial predictor's primary metric and :func:`m2dino.metrics.bootstrap.beats_trivial`'s verdict
     (paired 95% interval of model - trivial over test images above 0, MRE sign-flipped)."""
     prim = primary_table(tidy)
     runs = prim[(prim["experiment"] == experiment) & (prim["paradigm"] == paradigm)]

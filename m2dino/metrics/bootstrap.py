@@ -97,6 +97,21 @@ def paired_difference(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, 
             "ref": ref, "new": new}
 
 
+def beats_trivial(task_id: str, model: pd.DataFrame, trivial: pd.DataFrame, n_boot: int = 1000,
+                  seed: int = 0) -> dict[str, float | bool]:
+    """THE criterion for "a model beats the trivial predictor" on one task (used everywhere): the paired 95%
+    percentile interval of (model - trivial) over resamples of the test images (MRE sign-flipped, so positive =
+    better) lies above 0.
+
+    ``model`` and ``trivial`` are per-image tables of the same images (a run's ``per_image.csv`` and
+    ``per_image_trivial.csv``). Returns ``model``, ``trivial`` (point values of the primary metric), ``diff_low``,
+    ``diff_high`` and ``beats``.
+    """
+    d = paired_difference(task_id, trivial, model, n_boot=n_boot, seed=seed)
+    return {"model": d["new"], "trivial": d["ref"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
+            "beats": bool(np.isfinite(d["ci_low"]) and d["ci_low"] > 0)}
+
+
 def seed_draws(n_seeds: int, n_boot: int, seed: int = 0) -> np.ndarray:
     """First stage of the two-stage bootstrap: [n_boot, n_seeds] indices of the seeds drawn (with replacement) in
     each replicate. One matrix is shared by every task and paradigm of an experiment, so that tasks trained in one
