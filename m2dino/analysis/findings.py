@@ -40,7 +40,7 @@ def headroom_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
         out.append("- Δs against TS over tasks (headroom score s = (M − M_trivial)/(M_perfect − M_trivial); "
                    "two-stage seed × image 95% interval): " + "; ".join(
                        f"{r.comparison.split(' ')[0]} {r.delta_s:+.3f} {_ci(r.ci_low, r.ci_high)} "
-                       f"(T={r.n_tasks}, {r.n_seeds} seeds)" for r in m.itertuples()) + ".")
+                       f"(T={r.n_tasks}, {r.n_seeds} seed(s))" for r in m.itertuples()) + ".")
     dt = tables.get("delta_s_task")
     if dt is not None and len(dt) and dt["p_holm"].notna().any():
         for comp, d in dt[dt["experiment"] == "main"].groupby("comparison", sort=False):
