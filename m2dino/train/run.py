@@ -28,8 +28,8 @@ from m2dino.paths import results_dir
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
 from m2dino.train.evaluation import evaluate, score, trivial_fit, trivial_predict
-from m2dino.train.ddp import wrap_ddp
-from m2dino.train.loop import fit, rank_and_world
+from m2dino.train.ddp import rank_and_world, wrap_ddp
+from m2dino.train.loop import fit
 from m2dino.train.truth import normalised_train_targets, original_target
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
