@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from m2dino.config import config_hash
 from m2dino.paths import results_dir
+from m2dino.pretrain.loop import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
 from m2dino.train.evaluation import evaluate, score, trivial_fit, trivial_predict
@@ -58,6 +59,7 @@ def run_hash(rc: DictConfig) -> str:
     retrains a finished run.
     """
     c = OmegaConf.to_container(rc, resolve=True)
+    c.pop("runtime", None)  # how the work is spread over processes, never what it computes
     for k in OUTPUT_KEYS:
         c.pop(k, None)
     for section, keys in NOT_HASHED.items():
@@ -138,6 +140,13 @@ def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = T
     path = run_dir(cfg, unit)
     if is_done(path, rc):
         return path
+    with torch_threads(rc.train.get("threads")):  # results depend on it (float reductions): pinned by config
+        return _run_unit(cfg, rc, path, unit, task_ids, progress, make_model, make_data, stop_after_epoch)
+
+
+def _run_unit(cfg: DictConfig, rc: DictConfig, path: Path, unit: str, task_ids: list[str], progress: bool,
+              make_model: Callable[[DictConfig, list[str]], nn.Module],
+              make_data: Callable[[DictConfig, list[str]], Splits], stop_after_epoch: int | None) -> Path:
     rank, world = rank_and_world()
     if rank == 0:
         _prepare_dir(path, rc)
