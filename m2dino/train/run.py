@@ -173,7 +173,10 @@ def _run_unit(cfg: DictConfig, rc: DictConfig, path: Path, unit: str, task_ids: 
     t_train = time.perf_counter() - t0
     finish(rc, path, model, train_sets, test_sets, device)
     info = {"hash": run_hash(rc), "steps": res.steps, "best_epoch": res.best_epoch, "best_val_score": res.best_score,
-            "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2)}
+            "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2),
+            # what else the numbers depend on at float precision: a different CPU kernel set or torch differs
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     (path / "run.json").write_text(json.dumps(info, indent=1) + "\n")
     (path / "DONE").write_text(run_hash(rc) + "\n")
     if world > 1:
