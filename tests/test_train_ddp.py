@@ -40,3 +40,16 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     torch.manual_seed(0)
     init = TinyModel(TASKS, dropout=0.0).state_dict()  # the same init: training did move the weights
     assert any((a[k] - init[k]).abs().max() > 1e-3 for k in a)
+
+
+def test_one_entry_point_joins_a_process_group_only_under_torchrun(monkeypatch):
+    from m2dino.train.ddp import distributed, launched_by_torchrun
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert not launched_by_torchrun()
+    with distributed() as (rank, world):  # `python -m m2dino train`: a single process, no process group
+        assert (rank, world) == (0, 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert launched_by_torchrun()  # `torchrun --nproc_per_node=2 -m m2dino train`: the same command joins one
