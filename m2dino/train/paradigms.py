@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import torch.distributed as dist
 from omegaconf import DictConfig
 
 from m2dino.grouping import paradigm_units
@@ -26,6 +27,16 @@ def unit_workers(cfg: DictConfig) -> int:
     """``runtime.unit_workers``: processes training units side by side (1 when absent)."""
     runtime = cfg.get("runtime") or {}
     return max(1, int(runtime.get("unit_workers") or 1))
+
+
+def _build_shared_backbones(cfgs: list[DictConfig]) -> None:
+    """Pretrain (or find cached) the in-house backbone each config needs, in this process only: several processes
+    building the same cache folder at once would race."""
+    from m2dino.pretrain.store import INHOUSE, resolve_weights
+
+    for c in cfgs:
+        if c.model.get("weights") == INHOUSE:
+            resolve_weights(c)  # a no-op once the cache holds it
 
 
 def run_paradigm(cfg: DictConfig, progress: bool = True, make_model=default_model,
@@ -49,16 +60,17 @@ def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=de
         return []
     todo = [j for j in jobs if not is_done(run_dir(j[0], j[1]), run_config(*j))]
     workers = min(unit_workers(jobs[0][0]), len(todo))
-    if workers <= 1 or rank_and_world()[1] > 1:  # one process (or DDP: every rank trains every unit together)
+    rank, world = rank_and_world()
+    if world > 1:  # DDP: rank 0 builds the shared backbone while the others wait, then all train every unit
+        if rank == 0:
+            _build_shared_backbones([c for c, _, _ in todo])
+        dist.barrier()
+    if workers <= 1 or world > 1:
         return [run_unit(c, u, ids, progress=progress, make_model=make_model, make_data=make_data)
                 for c, u, ids in jobs]
     from joblib import Parallel, delayed
 
-    from m2dino.pretrain.store import INHOUSE, resolve_weights
-
-    for c in {str(c.model.get("weights")): c for c, _, _ in todo}.values():
-        if c.model.get("weights") == INHOUSE:
-            resolve_weights(c)  # build the shared in-house backbone once, before the workers ask for it
+    _build_shared_backbones([c for c, _, _ in todo])  # once, before the workers ask for it
     threads = todo[0][0].train.get("threads")
     Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
         delayed(run_unit)(c, u, ids, progress=False, make_model=make_model, make_data=make_data)
