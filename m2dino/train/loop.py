@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from m2dino.metrics.classification import UndefinedAUCWarning
-from m2dino.train import checkpoint
+from m2dino.train import affinity, checkpoint
 from m2dino.train.evaluation import collate, evaluate, selection_score
 from m2dino.train.optim import build_optimizer, build_scheduler
 from m2dino.data.sampling import epoch_plan
@@ -131,6 +131,8 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
         start_epoch, step, best_score, best_epoch = ck["epoch"], ck["step"], ck["best_score"], ck["best_epoch"]
     log = _read_rows(run_dir / "train_log.csv", start_epoch)
     val_log = _read_rows(run_dir / "val_log.csv", start_epoch)
+    # task affinity (train.affinity, off by default): measured on rank 0, leaves the run exactly as it was
+    aff = affinity.monitor(cfg, core, train_sets, run_dir, device, step, amp) if rank == 0 else None
 
     for epoch in range(start_epoch, tcfg.epochs):
         model.train()
@@ -138,6 +140,8 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{tcfg.epochs}", leave=False,
                    disable=not progress_enabled(progress) or rank != 0)
         for task, idx in bar:
+            if aff is not None:
+                aff(step)
             # data: this rank's share of one task's batch
             mine, share = _shard(idx, rank, world)
             batch = collate([train_sets[task][i] for i in mine])
