@@ -87,9 +87,9 @@ def test_measuring_leaves_model_modes_buffers_and_rng_untouched():
     assert all(torch.equal(batches[t][0], again[t][0]) for t in TASKS)  # the fixed batch is fixed
 
 
-def _cfg(tmp_path, *extra):
+def _cfg(tmp_path, *extra, on: bool = False):
     return load(["profile=smoke", "paradigm=all", f"results_dir={tmp_path}", "train.epochs=2", "train.batch_size=4",
-                 "train.lr=3e-3", "train.n_boot=50", *extra])
+                 "train.lr=3e-3", "train.n_boot=50", f"train.affinity.enabled={on}", *extra])
 
 
 def _run(cfg):
@@ -98,7 +98,7 @@ def _run(cfg):
 
 def test_affinity_on_gives_the_same_run_and_writes_affinity_csv(tmp_path):
     off = _run(_cfg(tmp_path / "off"))
-    on = _run(_cfg(tmp_path / "on", "train.affinity.enabled=true", "train.affinity.every=5"))
+    on = _run(_cfg(tmp_path / "on", "train.affinity.every=5", on=True))
     for name in ("metrics.csv", "train_log.csv", "val_log.csv", "per_image.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(off / name), pd.read_csv(on / name))
     a, b = torch.load(off / "best.pt", weights_only=True), torch.load(on / "best.pt", weights_only=True)
@@ -136,8 +136,11 @@ def test_affinity_off_costs_nothing(tmp_path, monkeypatch):
     from m2dino.train.run import run_config
 
     plain = run_hash(run_config(cfg, "all", TASKS))
-    ts = _cfg(tmp_path, "paradigm=single", "train.affinity.enabled=true")
+    ts = _cfg(tmp_path, "paradigm=single", on=True)
     assert run_hash(run_config(ts, "x", TASKS[:1])) == run_hash(run_config(_cfg(tmp_path, "paradigm=single"), "x",
                                                                            TASKS[:1]))
     assert run_hash(run_config(_cfg(tmp_path, "train.affinity.every=7"), "all", TASKS)) == plain
-    assert run_hash(run_config(_cfg(tmp_path, "train.affinity.enabled=true"), "all", TASKS)) != plain
+    side = _cfg(tmp_path, "experiment=ablation_dense", on=True)
+    assert run_hash(run_config(side, "all", TASKS)) == run_hash(run_config(_cfg(tmp_path, "experiment=ablation_dense"),
+                                                                           "all", TASKS))
+    assert run_hash(run_config(_cfg(tmp_path, on=True), "all", TASKS)) != plain

@@ -41,14 +41,15 @@ NOT_SHARED = ("heads.", "task_embed")
 
 
 def active(cfg) -> bool:
-    """Whether ``cfg`` (a run config) measures affinity: ``train.affinity.enabled`` and the run's paradigm listed in
-    ``train.affinity.paradigms``."""
+    """Whether ``cfg`` (a run config) measures affinity: ``train.affinity.enabled``, and the run's paradigm and
+    experiment listed in ``train.affinity.paradigms`` and ``.experiments`` (null: any)."""
     a = cfg.train.get("affinity")
     if not a or not bool(a.get("enabled", False)):
         return False
     paradigm = cfg.get("paradigm")
-    names = a.get("paradigms")
-    return names is None or paradigm is None or str(paradigm.get("name")) in list(names)
+    if a.get("paradigms") is not None and paradigm is not None and str(paradigm.get("name")) not in list(a.paradigms):
+        return False
+    return a.get("experiments") is None or str(cfg.get("experiment") or "main") in list(a.experiments)
 
 
 def shared_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -106,10 +107,12 @@ def task_affinity(model: nn.Module, batches: Mapping[str, tuple[torch.Tensor, to
             g = torch.autograd.grad(_loss(model, batches[t], t, amp), shared, allow_unused=True)
             grads.append([torch.zeros_like(p) if gi is None else gi.detach() for gi, p in zip(g, shared)])
         if "cosine" in estimators:
-            flat = torch.stack([torch.cat([gi.reshape(-1).double() for gi in g]) for g in grads])
-            norm = flat.norm(dim=1).clamp_min(1e-30)
-            out["cosine"] = ((flat @ flat.T) / (norm[:, None] * norm[None, :])).cpu().numpy()
-            del flat
+            gram = torch.zeros(len(tasks), len(tasks), dtype=torch.float64, device=shared[0].device)
+            for k in range(len(shared)):  # parameter by parameter: no [T, all parameters] copy
+                g = torch.stack([grads[i][k].reshape(-1) for i in range(len(tasks))]).double()
+                gram += g @ g.T
+            norm = gram.diagonal().sqrt().clamp_min(1e-30)
+            out["cosine"] = (gram / (norm[:, None] * norm[None, :])).cpu().numpy()
         if "lookahead" in estimators:
             with torch.no_grad():
                 base = [_loss(model, batches[t], t, amp).item() for t in tasks]
