@@ -104,3 +104,41 @@ def test_affinity_matrix_averages_steps_then_seeds_and_bad_files_name_themselves
         A.read_affinity(tmp_path / "seed0")
     with pytest.raises(A.NoAffinityError):
         A.load_affinity([])
+
+
+def test_affinity_advice_recommends_by_sign_and_says_what_it_is_based_on():
+    t = ["breast_lesion", "breast_2cls", "breast_3cls", "lung", "lung_2cls"]
+    # breast tasks help each other; lung tasks are hurt by everyone
+    z = pd.DataFrame([[0, .3, .3, -.1, -.1], [.3, 0, .3, -.1, -.1], [.3, .3, 0, -.1, -.1],
+                      [-.2, -.2, -.2, 0, -.1], [-.2, -.2, -.2, -.1, 0]], index=t, columns=t, dtype=float)
+    out = A.affinity_advice(z, None, ["breast_lesion", "lung", "new_task"], "the main AU run", "lookahead")
+    out = out.set_index("task")
+    assert out.loc["breast_lesion", "affinity_recommendation"] == "clinical-group"
+    assert out.loc["breast_lesion", "affinity_best_group"] == "breast"
+    assert out.loc["lung", "affinity_recommendation"] == "single"
+    assert "lookahead affinity from the main AU run" in out.loc["lung", "affinity_evidence"]
+    assert out.loc["new_task", "affinity_recommendation"] == "no affinity"
+    assert "short affinity run" in out.loc["new_task", "affinity_evidence"]
+
+
+def test_advise_cli_uses_affinity_when_the_main_au_run_has_it(tmp_path, capsys):
+    from analysis_fixtures import fabricate
+    from m2dino.commands.advise import main as advise_main
+
+    tasks = ["breast_lesion", "breast_2cls", "lung", "lung_2cls", "FUGC"]
+    root = tmp_path / "results" / "smoke"
+    fabricate(root, lambda p, t, s: {"single": 0.6, "clinical": 0.5, "all": 0.66}[p]
+              if t != "FUGC" else {"single": 10.0, "clinical": 12.0, "all": 9.0}[p], tasks=tasks)
+    au = root / "all" / "all" / "seed0"
+    pd.DataFrame([{"step": 0, "i": i, "j": j, "value": 0.2 if i != "lung" else -0.3, "estimator": e}
+                  for i in tasks for j in tasks for e in ("lookahead", "cosine")]).to_csv(au / "affinity.csv",
+                                                                                           index=False)
+    pd.DataFrame({"task": tasks * 3}).to_csv(au / "train_log.csv", index=False)
+    q = tmp_path / "tasks.yaml"
+    q.write_text("tasks: [breast_lesion, lung]\n")
+    assert advise_main([str(q), "profile=smoke", f"results_dir={tmp_path / 'results'}", "n_boot=20"]) == 0
+    out = capsys.readouterr().out
+    assert "from task affinity" in out
+    assert "breast_lesion: clinical-group" in out  # its group helps (+0.2); all tasks less (lung's steps hurt it)
+    assert "lung: all-task" in out  # every other task helps lung by +0.2
+    assert "based on: lookahead affinity from the main AU run (1 seed(s), 1 measurements)" in out

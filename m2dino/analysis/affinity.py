@@ -339,3 +339,74 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
 def groups_plan(path: Path, groups: Mapping[str, Sequence[str]]) -> list[list[str]]:
     """The override list that trains CG on a data-derived grouping file, for ``experiments.ensure_runs``."""
     return [[f"experiment={groups_experiment(groups)}", "paradigm=clinical", f"grouping={Path(path).resolve()}"]]
+
+
+# ---- the advisor's affinity evidence ----
+
+PROBE_EXPERIMENT = "affinity_probe"
+
+
+def probe_plan(epochs: int, every: int, tasks: Sequence[str] | None = None) -> list[list[str]]:
+    """One short AU run that only serves to measure affinity (``epochs`` epochs, affinity every ``every`` steps):
+    what the advisor needs for a task without affinity, instead of a full training."""
+    extra = [f"tasks=[{','.join(tasks)}]"] if tasks else []
+    return [[f"experiment={PROBE_EXPERIMENT}", "paradigm=all", f"train.epochs={int(epochs)}",
+             "train.affinity.enabled=true", f"train.affinity.every={int(every)}",
+             f"train.affinity.experiments=[{PROBE_EXPERIMENT}]", *extra]]
+
+
+def find_affinity(profile_root: Path) -> tuple[list[Path], str] | None:
+    """The runs to take affinity from, and what they are: the main AU run's, else a short probe run's; or None."""
+    for exp, what in (("main", "the main AU run"), (PROBE_EXPERIMENT, "a short affinity run (affinity_probe)")):
+        runs = affinity_runs(profile_root, exp)
+        if runs:
+            return runs, what
+    return None
+
+
+def affinity_advice(matrix: pd.DataFrame, weights: pd.Series | None, tasks: Sequence[str], source: str,
+                    estimator: str, check: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per queried task: predicted transfer from its clinical group (CG) and from all tasks (AU), the clinical group
+    whose tasks' updates help it most, a recommendation and what it is based on.
+
+    Recommendation: AU if its prediction is ≥ 0 and ≥ CG's, else CG if that is ≥ 0, else TS (every other task's
+    updates raise its loss on average). ``check`` (notebook 10's summary) adds how well this predicted the measured
+    transfer on this profile.
+    """
+    clinical = resolve_groups(load_grouping("clinical"))
+    rows = []
+    for t in tasks:
+        if t not in matrix.index:
+            rows.append({"task": t, "affinity_recommendation": "no affinity",
+                         "affinity_evidence": f"{t} was not in {source}: run one short affinity run with it "
+                                              f"(python -m m2dino advise ... probe=true), not a full training"})
+            continue
+        group = next(g for g, ids in clinical.items() if t in ids)
+        cg = predicted_transfer(matrix, {group: clinical[group]}, weights).set_index("task")["predicted"].get(t)
+        au = predicted_transfer(matrix, {"all": list(matrix.index)}, weights).set_index("task")["predicted"][t]
+        onto = {g: predicted_transfer(matrix, {g: [*others, t]}, weights).set_index("task")["predicted"][t]
+                for g, ids in clinical.items() if (others := [i for i in ids if i != t and i in matrix.index])}
+        onto = {g: v for g, v in onto.items() if np.isfinite(v)}
+        best = max(onto, key=lambda g: onto[g]) if onto else None
+        cg_ok = cg is not None and np.isfinite(cg)
+        if au >= 0 and (not cg_ok or au >= cg):
+            rec = "all-task"
+        elif cg_ok and cg >= 0:
+            rec = "clinical-group"
+        else:
+            rec = "single"
+        why = [f"{estimator} affinity from {source}: predicted transfer from its clinical group ({group}) "
+               + (f"{cg:+.3g}" if cg_ok else "n/a (alone in it)") + f", from all tasks {au:+.3g}"
+               + (f"; most helpful group: {best} ({onto[best]:+.3g})" if best else "")]
+        if check is not None and len(check):
+            c = check[check["estimator"] == estimator]
+            why += [f"on this profile it ranked the measured {NAMES_P.get(r.paradigm, r.paradigm)} transfer with "
+                    f"Spearman ρ {r.spearman:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" for r in c.itertuples()]
+        else:
+            why.append("not yet checked against measured transfer (notebook 10)")
+        rows.append({"task": t, "affinity_cg": cg, "affinity_au": au, "affinity_best_group": best,
+                     "affinity_recommendation": rec, "affinity_evidence": "; ".join(why)})
+    return pd.DataFrame(rows)
+
+
+NAMES_P = {"clinical": "CG", "all": "AU"}
