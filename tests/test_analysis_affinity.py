@@ -142,3 +142,18 @@ def test_advise_cli_uses_affinity_when_the_main_au_run_has_it(tmp_path, capsys):
     assert "breast_lesion: clinical-group" in out  # its group helps (+0.2); all tasks less (lung's steps hurt it)
     assert "lung: all-task" in out  # every other task helps lung by +0.2
     assert "based on: lookahead affinity from the main AU run (1 seed(s), 1 measurements)" in out
+
+
+def test_measured_transfer_takes_delta_s_from_the_stats_table_when_present(tmp_path):
+    d = pd.DataFrame({"experiment": ["main", "main", "other"], "paradigm": ["clinical", "all", "all"],
+                      "task": ["FUGC", "FUGC", "FUGC"], "type": "regression", "group": "obstetrics",
+                      "s_ts": 0.5, "s_paradigm": [0.4, 0.6, 0.1], "delta_s": [-0.1, 0.1, -0.4],
+                      "ci_low": [-0.2, 0.05, -0.5], "ci_high": [-0.05, 0.2, -0.3], "p_holm": 0.01,
+                      "negative_transfer": [True, False, True]})
+    d.to_csv(tmp_path / "delta_s_task.csv", index=False)
+    m = A.measured_transfer(pd.DataFrame(), tmp_path)
+    assert set(m["measure"]) == {"Δs"} and len(m) == 2
+    assert m.set_index("paradigm").loc["clinical", "negative_transfer"]
+    d.drop(columns="delta_s").to_csv(tmp_path / "delta_s_task.csv", index=False)
+    with pytest.raises(ValueError, match="delta_s_task.csv: missing columns"):
+        A.measured_transfer(pd.DataFrame(), tmp_path)

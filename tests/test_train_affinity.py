@@ -2,6 +2,7 @@
 nothing spent when it is off."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -144,3 +145,26 @@ def test_affinity_off_costs_nothing(tmp_path, monkeypatch):
     assert run_hash(run_config(side, "all", TASKS)) == run_hash(run_config(_cfg(tmp_path, "experiment=ablation_dense"),
                                                                            "all", TASKS))
     assert run_hash(run_config(_cfg(tmp_path, on=True), "all", TASKS)) != plain
+
+
+def test_real_moe_model_is_left_untouched_including_its_routing_counts():
+    from m2dino.model import build_model
+    from m2dino.registry import get_task
+
+    cfg = load(["profile=smoke", "model.weights=null"])
+    tasks = ["breast_lesion", "breast_2cls"]
+    torch.manual_seed(0)
+    model = build_model(cfg, tasks)
+    model.train()
+    size = int(cfg.model.img_size)
+    batches = {"breast_lesion": (torch.randn(2, 3, size, size), torch.randint(0, 2, (2, size, size))),
+               "breast_2cls": (torch.randn(2, 3, size, size),
+                               torch.randint(0, get_task("breast_2cls").num_classes, (2,)))}
+    model(batches["breast_2cls"][0], "breast_2cls")  # some routing counts to keep
+    counts = {n: b.clone() for n, b in model.named_buffers()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    mats = task_affinity(model, batches, lr=1e-3)
+    assert np.isfinite(mats["lookahead"]).all() and np.isfinite(mats["cosine"]).all()
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(b, counts[n]) for n, b in model.named_buffers())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
