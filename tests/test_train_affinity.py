@@ -112,6 +112,10 @@ def test_affinity_on_gives_the_same_run_and_writes_affinity_csv(tmp_path):
     assert set(aff["estimator"]) == {"lookahead", "cosine"}
     assert len(aff) == len(aff["step"].unique()) * 2 * len(TASKS) ** 2
     assert aff["value"].notna().all()
+    import json
+
+    cost = json.loads((on / "affinity_cost.json").read_text())
+    assert cost["measurements_this_session"] == len(aff["step"].unique()) and cost["seconds_this_session"] > 0
 
 
 def test_affinity_off_costs_nothing(tmp_path, monkeypatch):

@@ -14,12 +14,14 @@ training augmentation is random): it is the same batch at every measurement and 
 Nothing of the run changes (tested): every RNG state, the parameters (restored bitwise), the buffers (MoE usage
 counts), the train/eval mode of every module and the gradients are as they were, so a run with affinity on ends with
 the same metrics as with it off. The measurement runs in eval mode (no dropout, batch-norm statistics frozen).
-``affinity.csv`` in the run folder holds (step, i, j, value, estimator) rows.
+``affinity.csv`` in the run folder holds (step, i, j, value, estimator) rows; ``affinity_cost.json`` the time spent.
 """
 from __future__ import annotations
 
 import csv
+import json
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -35,6 +37,7 @@ from m2dino.train.evaluation import collate
 ESTIMATORS = ("lookahead", "cosine")
 FIELDS = ["step", "i", "j", "value", "estimator"]
 FILE = "affinity.csv"
+COST_FILE = "affinity_cost.json"  # measurements and seconds spent on them, beside run.json's training time
 _BATCH_SEED = 0xAFF1  # seed namespace of the fixed affinity batches
 # parameter names of per-task (not shared) parameters: the heads and the task-embedding table
 NOT_SHARED = ("heads.", "task_embed")
@@ -172,6 +175,7 @@ class AffinityMonitor:
         self.model, self.amp = model, amp
         self.path = Path(run_dir) / FILE
         self.rows = [r for r in _read(self.path) if int(r["step"]) < start_step]
+        self.seconds, self.done = 0.0, 0
         bs = int(a.batch_size) if a.get("batch_size") else int(cfg.train.batch_size)
         self.batches = fixed_batches(train_sets, self.tasks, bs, int(cfg.seed), device) if len(self.tasks) > 1 else {}
 
@@ -179,14 +183,21 @@ class AffinityMonitor:
         """Measure at this step if it is due (every ``every`` steps, step 0 included)."""
         if len(self.tasks) < 2 or step % self.every:
             return
+        t0 = time.perf_counter()
         mats = task_affinity(self.model, self.batches, self.lr, self.estimators, self.amp)
         self.rows += matrix_rows(step, self.tasks, mats)
+        self.seconds += time.perf_counter() - t0
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
             w.writeheader()
             w.writerows(self.rows)
         os.replace(tmp, self.path)
+        # what it cost this session (set against run.json's train_seconds; resumed runs count only their own part)
+        cost = {"tasks": len(self.tasks), "estimators": self.estimators, "measurements_this_session": self.done + 1,
+                "seconds_this_session": round(self.seconds, 2)}
+        self.path.with_name(COST_FILE).write_text(json.dumps(cost, indent=1) + "\n")
+        self.done += 1
 
 
 def monitor(cfg, model: nn.Module, train_sets: Mapping[str, Dataset], run_dir: Path, device: torch.device,
