@@ -172,3 +172,11 @@ def test_real_moe_model_is_left_untouched_including_its_routing_counts():
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(b, counts[n]) for n, b in model.named_buffers())
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+
+
+def test_a_resumed_run_writes_the_same_affinity_as_an_uninterrupted_one(tmp_path):
+    full = _run(_cfg(tmp_path / "a", "train.affinity.every=5", on=True))
+    cfg = _cfg(tmp_path / "b", "train.affinity.every=5", on=True)
+    run_unit(cfg, "all", TASKS, progress=False, make_model=tiny_model, make_data=tiny_data, stop_after_epoch=1)
+    resumed = _run(cfg)
+    pd.testing.assert_frame_equal(pd.read_csv(full / "affinity.csv"), pd.read_csv(resumed / "affinity.csv"))
