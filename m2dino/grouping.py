@@ -96,7 +96,8 @@ def load_grouping(name: str) -> dict:
 def write_grouping(groups: Mapping[str, Sequence[str]], path: str | Path, name: str, comment: str = "") -> Path:
     """Write ``groups`` as a grouping config (the format of ``conf/grouping/*.yaml``, comments included) to ``path``;
     it is checked by reading it back."""
-    import yaml
+    import json
+    import re
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,8 @@ def write_grouping(groups: Mapping[str, Sequence[str]], path: str | Path, name: 
               "by: null  # null: the groups are listed explicitly below",
               "groups:  # group name -> task ids; every task belongs to exactly one group"]
     for g, ids in groups.items():
-        lines.append(f"  {yaml.safe_dump(str(g)).splitlines()[0]}: [{', '.join(map(str, ids))}]")
+        key = str(g) if re.fullmatch(r"[A-Za-z_][\w.-]*", str(g)) else json.dumps(str(g))  # JSON strings are YAML
+        lines.append(f"  {key}: [{', '.join(map(str, ids))}]")
     path.write_text("\n".join(lines) + "\n")
     read_grouping_file(path)
     return path
