@@ -29,8 +29,11 @@ def plot_affinity_and_routing(matrix: pd.DataFrame, routing: pd.DataFrame | None
     dendrogram(z, ax=axes[0, 0], no_labels=True, color_threshold=0, above_threshold_color="k")
     axes[0, 0].axis("off")
     axes[0, 1].axis("off")
-    lim = np.nanmax(np.abs(s[~np.eye(len(s), dtype=bool)])) if len(s) > 1 else 1.0
-    im = axes[1, 0].imshow(s, cmap="RdBu", vmin=-lim, vmax=lim)
+    s[np.eye(len(s), dtype=bool)] = np.nan  # a task's affinity with itself would dominate the colour scale
+    lim = float(np.nanmax(np.abs(s))) if len(s) > 1 and np.isfinite(s).any() else 1.0
+    cmap = plt.get_cmap("RdBu").copy()
+    cmap.set_bad("0.85")
+    im = axes[1, 0].imshow(s, cmap=cmap, vmin=-lim, vmax=lim)
     fig.colorbar(im, ax=axes[1, 0], label=f"{estimator} affinity, (Z_ij + Z_ji)/2, mean over steps")
     axes[0, 0].set_title(f"Task affinity ({estimator}) in the all-task run, average linkage", fontsize=9)
     if routing is not None:
@@ -44,7 +47,8 @@ def plot_affinity_and_routing(matrix: pd.DataFrame, routing: pd.DataFrame | None
     for ax in axes[1]:
         ax.set_xticks(range(len(order)), order, rotation=90, fontsize=5)
         ax.set_yticks(range(len(order)), order, fontsize=5)
-    _caption(fig, f"Ours: {label}. Affinity on the shared backbone parameters (m2dino.train.affinity).")
+    _caption(fig, f"Ours: {label}. Affinity on the shared backbone parameters (m2dino.train.affinity); diagonal "
+                  f"(a task with itself) in grey.")
     fig.tight_layout()
     return fig
 
