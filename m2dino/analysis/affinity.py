@@ -318,9 +318,10 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
     for r in s.itertuples():
         flagged = (f"{r.n_negative_flagged} of {r.n_negative} negative-transfer tasks were flagged in advance"
                    if r.n_negative else "no task showed negative transfer")
+        rho = (f"Spearman ρ = {r.spearman:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if np.isfinite(r.spearman)
+               else "an undefined Spearman ρ (too few tasks or constant values)")
         out.append(f"Under {names.get(r.paradigm, r.paradigm)}, the {estimator} affinity from the all-task run ranks "
-                   f"the measured per-task transfer ({r.measure}) with Spearman ρ = {r.spearman:+.2f} "
-                   f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}] over {r.n_tasks} tasks; {flagged} "
+                   f"the measured per-task transfer ({r.measure}) with {rho} over {r.n_tasks} tasks; {flagged} "
                    f"({r.n_flagged} flagged in all).")
     if comparison is not None and len(comparison) > 1:
         a, b = comparison.iloc[0], comparison.iloc[1]
