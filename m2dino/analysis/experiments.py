@@ -4,6 +4,9 @@
 - ``data_scale/frac<f>``: for a data-rich group (obstetrics) and a data-scarce one (breast), TS and CG on that group's
   tasks and AU on all 27 tasks, each with ``data.fraction=f`` of every task's training split (the test sets are
   unchanged). The AU runs are shared by both groups. Fraction 1.0 is the main experiment, not retrained.
+  Optimiser steps are held constant across fractions: a run at fraction f trains ``epochs / f`` epochs and validates
+  every ``eval_every / f`` epochs, so that a smaller training set is not also a shorter training (which would
+  confound data scale with budget).
 - ``ablation_dense``: AU with the MoE switched off (``model.moe.enabled=false``).
 - ``fmc_baseline``: AU with the challenge's baseline architecture (``model=fmc_baseline``).
 """
@@ -31,9 +34,17 @@ def _task_list(ids: Sequence[str]) -> str:
     return "[" + ",".join(ids) + "]"
 
 
+def constant_steps(fraction: float, epochs: int, eval_every: int) -> list[str]:
+    """Overrides that keep a run at ``fraction`` of the training data at the full data's optimiser steps and
+    validation points: epochs x 1/fraction, eval_every x 1/fraction (rounded)."""
+    return [f"train.epochs={max(1, round(epochs / fraction))}",
+            f"train.eval_every={max(1, round(eval_every / fraction))}"]
+
+
 def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCALE_GROUPS,
-                    au_tasks: str = "all") -> list[list[str]]:
-    """Override lists of the data-scale experiment (fractions < 1 only; 1.0 is the main experiment).
+                    au_tasks: str = "all", *, profile: str) -> list[list[str]]:
+    """Override lists of the data-scale experiment (fractions < 1 only; 1.0 is the main experiment), each at the
+    profile's full-data optimiser steps (:func:`constant_steps`).
 
     ``au_tasks="all"`` trains AU on the 27 tasks at each fraction (the study's AU); ``"groups"`` only on the groups'
     tasks (a cheap stand-in for the smoke profile, where it coincides with CG for a single group).
@@ -44,11 +55,13 @@ def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCA
     unknown = [g for g in groups if g not in clinical]
     if unknown:
         raise KeyError(f"unknown clinical groups {unknown}; known: {sorted(clinical)}")
+    train = load([f"profile={profile}"]).train
     plan = []
     for f in sorted(set(fractions)):
         if not 0 < f < 1:
             continue
-        base = [f"experiment={data_scale_name(f)}", f"data.fraction={f:g}"]
+        base = [f"experiment={data_scale_name(f)}", f"data.fraction={f:g}",
+                *constant_steps(f, int(train.epochs), int(train.eval_every))]
         for g in groups:
             plan.append(base + ["paradigm=single", f"tasks={_task_list(clinical[g])}"])
             plan.append(base + ["paradigm=clinical", f"unit={g}"])

@@ -22,10 +22,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.metrics.classification import UndefinedAUCWarning
-from m2dino.train import checkpoint
+from m2dino.train import affinity, checkpoint
 from m2dino.data.build import build_loader
 from m2dino.train.ddp import rank_and_world
 from m2dino.train.evaluation import evaluate, selection_score
@@ -113,6 +113,8 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
         start_epoch, step, best_score, best_epoch = ck["epoch"], ck["step"], ck["best_score"], ck["best_epoch"]
     log = _read_rows(run_dir / "train_log.csv", start_epoch)
     val_log = _read_rows(run_dir / "val_log.csv", start_epoch)
+    # task affinity (train.affinity, off by default): measured on rank 0, leaves the run exactly as it was
+    aff = affinity.monitor(cfg, core, train_sets, run_dir, device, step, amp) if rank == 0 else None
 
     for epoch in range(start_epoch, tcfg.epochs):
         model.train()
@@ -120,6 +122,8 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
         bar = tqdm(loader, total=steps_per_epoch, desc=f"{desc} epoch {epoch + 1}/{tcfg.epochs}", leave=False,
                    disable=not progress_enabled(progress) or rank != 0)
         for batch in bar:
+            if aff is not None:
+                aff(step)
             # data: this rank's share of one task's batch, and the loss factor that keeps DDP's mean exact
             task, share = batch["task_id"], batch["share"]
             images, target = batch["image"].to(device), batch["target"].to(device)
@@ -176,4 +180,7 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
             dist.barrier()
         if stop_after_epoch is not None and done >= stop_after_epoch and done < tcfg.epochs:
             return FitResult(False, done, step, best_epoch, best_score)
+    if progress_enabled(progress) and rank == 0:  # one line per unit; the epoch bars vanish when done
+        print(f"{desc}: {tcfg.epochs} epochs, {step} steps, best val score {best_score:.3f} at epoch {best_epoch + 1}",
+              flush=True)
     return FitResult(True, tcfg.epochs, step, best_epoch, best_score)

@@ -18,6 +18,7 @@ import pandas as pd
 import torch.distributed as dist
 from omegaconf import DictConfig
 
+from m2dino import provenance
 from m2dino.grouping import paradigm_units
 from m2dino.train.ddp import rank_and_world
 from m2dino.train.run import default_data, default_model, is_done, run_config, run_dir, run_unit
@@ -121,6 +122,7 @@ def collect_metrics(where: Path | str | Iterable[Path | str]) -> pd.DataFrame:
         if not (d / "DONE").exists() or not f.exists():
             continue
         df = pd.read_csv(f)
+        provenance.note_run(d)  # figures saved later name the runs they read
         # <results>/<profile>/[<experiment...>/]<paradigm>/<unit>/seed<k>
         paradigm_dir = d.parent.parent
         parts = []
@@ -143,6 +145,7 @@ def collect_logs(paths: Iterable[Path | str]) -> pd.DataFrame:
     for d in map(Path, paths):
         f = d / "train_log.csv"
         if f.exists():
+            provenance.note_run(d)
             frames.append(pd.read_csv(f).assign(paradigm=d.parent.parent.name, unit=d.parent.name,
                                                 seed=int(d.name.removeprefix("seed"))))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

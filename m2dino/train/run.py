@@ -28,10 +28,11 @@ from m2dino.paths import results_dir
 from m2dino.pretrain.loop import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
+from m2dino.train.affinity import active as affinity_active
 from m2dino.train.evaluation import evaluate, score, trivial_fit, trivial_predict
 from m2dino.train.ddp import rank_and_world, wrap_ddp
 from m2dino.train.loop import fit
-from m2dino.train.truth import normalised_train_targets, original_target
+from m2dino.data.truth import normalised_train_targets, original_target
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
@@ -55,11 +56,13 @@ def run_hash(rc: DictConfig) -> str:
     """The hash that decides whether a finished run can be reused: everything that can change its results.
 
     Left out: output locations, and keys that don't touch this run (the profile's seed list and hardware note,
-    loader/generator processes, validation reporting, the in-house backbone's probe settings), so changing them never
-    retrains a finished run.
+    loader/generator processes, validation reporting, the in-house backbone's probe settings, ``train.affinity`` when
+    this run does not measure it), so changing them never retrains a finished run.
     """
     c = OmegaConf.to_container(rc, resolve=True)
     c.pop("runtime", None)  # how the work is spread over processes, never what it computes
+    if not affinity_active(rc):  # affinity off (or not measured in this paradigm) cannot change the run
+        c.get("train", {}).pop("affinity", None)
     for k in OUTPUT_KEYS:
         c.pop(k, None)
     for section, keys in NOT_HASHED.items():
@@ -96,9 +99,11 @@ def resolve_device(cfg: DictConfig) -> torch.device:
 
 
 def default_model(cfg: DictConfig, task_ids: list[str]) -> nn.Module:
+    """The run's model; ``model.weights`` is resolved to a file first (``pretrained:inhouse`` may pretrain once)."""
     from m2dino.model import build_model
+    from m2dino.pretrain.store import with_resolved_weights
 
-    return build_model(cfg, list(task_ids))
+    return build_model(with_resolved_weights(cfg), list(task_ids))
 
 
 def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
