@@ -56,7 +56,7 @@ DATA_SCARCE_GROUPS = ("breast",)     # named data-scarce by the study [S]
 
 @dataclass(frozen=True)
 class StudyClaim:
-    """A qualitative finding or guideline of the study, with the test m2dino.analysis.guidelines applies to it."""
+    """A qualitative finding or guideline of the study; its declared test is in m2dino.analysis.verdicts.PROTOCOL."""
 
     key: str
     text: str

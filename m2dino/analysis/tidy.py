@@ -15,6 +15,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from m2dino.paths import parse_run_path
+from m2dino.provenance import note_run
 from m2dino.registry import get_task
 
 TRIVIAL = "trivial"
@@ -36,6 +37,7 @@ def run_dirs(profile_root: Path) -> list[Path]:
 def read_metrics(run_dir: Path, profile_root: Path) -> pd.DataFrame:
     """One run's ``metrics.csv`` with ``experiment``, ``run_dir``, ``primary`` and ``direction`` added."""
     path = Path(run_dir) / "metrics.csv"
+    note_run(run_dir)  # figures saved later name the runs they read
     try:
         df = pd.read_csv(path)
     except Exception as e:  # noqa: BLE001 - any parse failure is reported with the file
@@ -93,6 +95,7 @@ def collect_metrics(where: Path | str | Iterable[Path | str]) -> pd.DataFrame:
         if not (d / "DONE").exists() or not f.exists():
             continue
         df = pd.read_csv(f)
+        note_run(d)  # figures saved later name the runs they read
         exp = parse_run_path(d, _profile_root(d, str(df["profile"].iloc[0])))["experiment"]
         frames.append(df.assign(experiment=exp, run_dir=str(d)))
     if not frames:
@@ -130,9 +133,14 @@ def primary_table(tidy: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def read_per_image(run_dir: Path, task: str) -> pd.DataFrame:
-    """The per-image table of one task from a run's ``per_image.csv``."""
-    path = Path(run_dir) / "per_image.csv"
+PER_IMAGE, PER_IMAGE_TRIVIAL = "per_image.csv", "per_image_trivial.csv"
+
+
+def read_per_image(run_dir: Path, task: str, name: str = PER_IMAGE) -> pd.DataFrame:
+    """The per-image table of one task from a run's ``per_image.csv`` (or, with ``name=PER_IMAGE_TRIVIAL``, the
+    trivial predictor's scores on the same images)."""
+    path = Path(run_dir) / name
+    note_run(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no per-image table (needed for paired bootstrap CIs)")
     df = pd.read_csv(path)
