@@ -11,7 +11,7 @@ from m2dino.grouping import paradigm_units
 from m2dino.registry import task_ids
 from m2dino.analysis.tidy import collect_metrics
 from m2dino.train.paradigms import collect_logs, run_paradigm
-from m2dino.train.report import TABLE_COLUMNS, plot_curves, result_table
+from m2dino.analysis.paradigm_results import TABLE_COLUMNS, plot_curves, result_table
 from train_standins import TASKS, tiny_data, tiny_model
 
 

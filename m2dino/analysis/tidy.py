@@ -159,7 +159,7 @@ def read_per_image(run_dir: Path, task: str, name: str = PER_IMAGE) -> pd.DataFr
     return sub
 
 
-def run_config(run_dir: Path) -> dict:
+def read_run_config(run_dir: Path) -> dict:
     """A run's resolved ``config.yaml`` as a dict (empty when the file is absent)."""
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
@@ -170,11 +170,11 @@ def run_config(run_dir: Path) -> dict:
         raise ValueError(f"{path}: cannot read run config ({e})") from e
 
 
-def data_label(tidy: pd.DataFrame) -> str:
+def data_source_label(tidy: pd.DataFrame) -> str:
     """``synthetic data``, ``FMC_UIA data`` or ``mixed data`` from the runs' configs (what the figures must say)."""
     sources = set()
     for d in tidy["run_dir"].unique():
-        src = (run_config(Path(d)).get("data") or {}).get("source", "synthetic")
+        src = (read_run_config(Path(d)).get("data") or {}).get("source", "synthetic")
         sources.add(str(src))
     if sources == {"synthetic"}:
         return "synthetic data"
@@ -187,4 +187,4 @@ def provenance(tidy: pd.DataFrame) -> str:
     """A one-line label for captions: profile(s), seeds and data, e.g. ``profile=demo, seeds [0], synthetic data``."""
     profiles = ",".join(sorted(tidy["profile"].astype(str).unique()))
     seeds = sorted(int(s) for s in tidy["seed"].unique())
-    return f"profile={profiles}, seeds {seeds}, {data_label(tidy)}"
+    return f"profile={profiles}, seeds {seeds}, {data_source_label(tidy)}"

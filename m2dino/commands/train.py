@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     from m2dino.analysis.tidy import collect_metrics
     from m2dino.train.ddp import distributed
     from m2dino.train.paradigms import run_paradigm
-    from m2dino.train.report import result_table, show_table
+    from m2dino.analysis.paradigm_results import result_table, show_table
 
     cfg = load(argv)
     try:

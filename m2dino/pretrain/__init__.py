@@ -15,7 +15,7 @@ views per image and needs many more steps before its prototypes organise. DINO s
 
 One file per job: ``images`` (unlabelled images, their own seed namespace), ``augment`` (batched random views),
 ``mim`` and ``dino`` (the objectives), ``loop`` (the training loop), ``store`` (cache, safetensors in timm's keys,
-``model.weights=pretrained:inhouse`` resolution), ``probe`` (linear probes against random init), ``report`` (the
+``model.weights=pretrained:inhouse`` resolution), ``probe`` (linear probes against random init), ``plots`` (the
 figure).
 """
 from m2dino.pretrain.store import INHOUSE, backbone_path, ensure_pretrained, resolve_weights, with_resolved_weights
