@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from m2dino.config import config_hash
 from m2dino.paths import MAIN, results_dir, run_path
-from m2dino.pretrain.loop import torch_threads
+from m2dino.threads import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
 from m2dino.train.affinity import active as affinity_active
