@@ -1,4 +1,4 @@
-"""Fabricated run folders in exactly the run-folder contract (notes/common.md), for the analysis tests only.
+"""Fabricated run folders in exactly the run-folder contract (docs/run-folder.md), for the analysis tests only.
 
 Nothing here is a result: values are chosen by the tests so that the expected tables can be computed by hand.
 """

@@ -92,22 +92,26 @@ def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str
                 ) -> list[Path]:
     """Train every entry of ``plan`` (override lists) whose run folders are not finished (``DONE``), for each seed of
     the profile; return all the plan's run folders. Finished runs are only read, never retrained."""
-    from m2dino.train.paradigms import ensure_data, run_paradigm
+    from m2dino.train.paradigms import ensure_data, run_configs
 
     dirs: list[Path] = []
     data_ready = False
     for overrides in plan:
         cfg = load([f"profile={profile}", *overrides, *extra])
+        todo, want = [], {}
         for seed in cfg.profile.seeds:
             cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
-            want = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
-            if not all((d / "DONE").exists() for d in want):
-                if not data_ready:  # generate the synthetic data once (idempotent; a no-op when it exists)
-                    ensure_data(cfg_s)
-                    data_ready = True
-                run_paradigm(cfg_s, progress=progress)
-            missing = [d for d in want if not (d / "metrics.csv").exists()]
+            want[seed] = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
+            if not all((d / "DONE").exists() for d in want[seed]):
+                todo.append(cfg_s)
+        if todo:
+            if not data_ready:  # generate the synthetic data once (idempotent; a no-op when it exists)
+                ensure_data(todo[0])
+                data_ready = True
+            run_configs(todo, progress=progress)  # every seed's units at once: runtime.unit_workers share them
+        for seed, seed_dirs in want.items():
+            missing = [d for d in seed_dirs if not (d / "metrics.csv").exists()]
             if missing:
                 raise RuntimeError(f"training {overrides} (seed {seed}) left no metrics.csv in {missing[0]}")
-            dirs += want
+            dirs += seed_dirs
     return dirs

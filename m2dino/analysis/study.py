@@ -1,4 +1,4 @@
-"""What the study reports, as data, each number with its source grade (../../shared/paper.md, copied here):
+"""What the study reports, as data, each number with its source grade (docs/study.md):
 [A] the abstract (reliable), [C] the FMC_UIA challenge baseline (reliable), [S] a second-hand summary of the full paper
 (plausible, unverified — shown as such). Nothing here is computed; the tests check the numbers' internal consistency.
 """
