@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from m2dino import provenance
+from m2dino.paths import CONF_DIR  # re-exported: m2dino.config.CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 PROFILE_ENV = "M2DINO_PROFILE"
 
 

@@ -82,7 +82,7 @@ def load_grouping(name: str) -> dict:
     """A grouping config by file name, from the package's ``conf/grouping/``, or from a YAML file given by path."""
     from omegaconf import OmegaConf
 
-    from m2dino.config import CONF_DIR
+    from m2dino.paths import CONF_DIR
 
     if is_grouping_path(name):
         return read_grouping_file(name)

@@ -3,12 +3,14 @@
 Every ``import`` in every module counts, including those inside functions: a lazy import hides a dependency from the
 interpreter, not from the reader. The layers, from the bottom up (a module may import its own layer and those below):
 
-0. foundation: ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview`` (the package's root too);
+0. foundation: ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview``, ``progress``,
+   ``provenance`` (the package's root too);
 1. data in and scores out: ``data``, ``synth``, ``metrics`` (they do not know about models);
 2. ``model``: builds and loads models; weights are files by now;
 3. ``pretrain``: the in-house backbone, and what ``model.weights`` names resolve to;
 4. ``train``: runs, paradigms, evaluation;
-5. ``analysis`` (reads finished runs; starts the trainer only for missing ones) and ``benchmarks``;
+5. ``analysis`` (reads finished runs; starts the trainer only for missing ones), ``benchmarks``, and the companion
+   steps that read analysis outputs: ``html_report``, ``readme_figures``, ``lab``;
 6. ``commands``: the CLI verbs;
 7. ``cli`` and ``__main__``: the dispatcher.
 """
@@ -22,12 +24,12 @@ import pytest
 from m2dino.paths import PACKAGE
 
 LAYERS: list[set[str]] = [
-    {"", "paths", "config", "registry", "grouping", "plotting", "overview"},
+    {"", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance"},
     {"data", "synth", "metrics"},
     {"model"},
     {"pretrain"},
     {"train"},
-    {"analysis", "benchmarks"},
+    {"analysis", "benchmarks", "html_report", "readme_figures", "lab"},
     {"commands"},
     {"cli", "__main__"},
 ]
