@@ -1,5 +1,5 @@
 """One tidy table over every run under ``results/<profile>/``: a row per experiment, paradigm, unit, group, task,
-seed and metric, read from the run folders' ``metrics.csv`` (layout in ../../README.md and notes/common.md).
+seed and metric, read from the run folders' ``metrics.csv`` (docs/run-folder.md).
 
 A run folder is ``<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/``; ``<experiment>`` may span several folder
 levels (``data_scale/frac0.25``) and is ``main`` when absent. Only finished runs count: the trainer writes ``DONE``
@@ -104,9 +104,13 @@ def primary_table(tidy: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def read_per_image(run_dir: Path, task: str) -> pd.DataFrame:
-    """The per-image table of one task from a run's ``per_image.csv``."""
-    path = Path(run_dir) / "per_image.csv"
+PER_IMAGE, PER_IMAGE_TRIVIAL = "per_image.csv", "per_image_trivial.csv"
+
+
+def read_per_image(run_dir: Path, task: str, name: str = PER_IMAGE) -> pd.DataFrame:
+    """The per-image table of one task from a run's ``per_image.csv`` (or, with ``name=PER_IMAGE_TRIVIAL``, the
+    trivial predictor's scores on the same images)."""
+    path = Path(run_dir) / name
     note_run(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no per-image table (needed for paired bootstrap CIs)")
