@@ -40,9 +40,9 @@ def test_upcycled_model_equals_dense_model() -> None:
     """build_model with MoE computes the dense DINOv3's features at init (same seed -> same ViT weights)."""
     x = torch.randn(2, 3, 32, 32)
     torch.manual_seed(0)
-    dense = build_model(load(["profile=smoke", "model.moe.enabled=false"]), ["lung", "IUGC"]).eval()
+    dense = build_model(load(["profile=smoke", "model.weights=null", "model.moe.enabled=false"]), ["lung", "IUGC"]).eval()
     torch.manual_seed(0)
-    moe = build_model(load(["profile=smoke"]), ["lung", "IUGC"]).eval()
+    moe = build_model(load(["profile=smoke", "model.weights=null"]), ["lung", "IUGC"]).eval()
     assert moe.backbone.moes
     for task_index in (0, 1):
         for a, b in zip(dense.backbone(x, task_index), moe.backbone(x, task_index)):
@@ -65,7 +65,7 @@ def test_moe_needs_a_task() -> None:
 
 def test_task_embedding_changes_routing() -> None:
     torch.manual_seed(0)
-    model = build_model(load(["profile=smoke"]), ["breast_2cls", "lung_2cls"])
+    model = build_model(load(["profile=smoke", "model.weights=null"]), ["breast_2cls", "lung_2cls"])
     x = torch.randn(4, 3, 32, 32)
 
     def counts_per_task() -> dict:

@@ -1,4 +1,4 @@
-"""Write the synthetic benchmark in the FMC_UIA layout (../shared/data-layout.md, data/README.md).
+"""Write the synthetic benchmark in the FMC_UIA layout (docs/challenge-layout.md, data/README.md).
 
 ``ROOT/{train,val,test}/csv_files/<task_id>.csv`` plus images (and masks) under ``Segmentation/{Two,..}/<task>/``,
 ``Classification/<task>/``, ``Detection/<task>/`` and ``Regression/<task>/``. Every item is drawn from its own seed
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
+from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.paths import data_root
 from m2dino.registry import CSV_TASK_NAME, Task, all_tasks, get_task
