@@ -233,3 +233,26 @@ def test_the_protocol_table_in_the_docs_matches_the_code():
         assert p.key in rows, f"docs/analysis.md: no protocol row for {p.key}"
         cells = [c.strip() for c in rows[p.key].split("|")]
         assert cells[3] == p.experiment and cells[6].startswith(f"{p.delta:g}"), p.key
+
+
+def test_tasks_of_one_model_move_together_in_the_group_interval(tmp_path):
+    # two breast tasks trained in one CG model: a bad seed is bad for both. Resampling seeds jointly keeps the group
+    # mean's interval as wide as each task's (treating the tasks as independent would shrink it by about sqrt(2)).
+    cg = {0: 0.2, 1: 0.4, 2: 0.6}
+    perfect = np.where(np.arange(N) % 2, 0.8, 0.2)  # AUC 1
+    per = {("single", "breast_lesion"): lambda s: table("breast_lesion", 0.5),            # s_TS 0.5
+           ("clinical", "breast_lesion"): lambda s: table("breast_lesion", cg[s]),       # Δs -0.3, -0.1, +0.1
+           ("trivial", "breast_lesion"): lambda s: table("breast_lesion", 0.0),
+           ("single", "breast_2cls"): lambda s: table("breast_2cls", perfect),            # s_TS 1
+           ("clinical", "breast_2cls"): lambda s: table("breast_2cls", 0.5 if s == 0 else perfect),  # Δs -1, 0, 0
+           ("trivial", "breast_2cls"): lambda s: table("breast_2cls", 0.5)}
+    ts = two_stage(runs(tmp_path / "smoke", per, seeds=(0, 1, 2)), "main", paradigms=("clinical",), n_boot=600)
+    tasks = task_table(ts).set_index("task")
+    group = aggregate(ts, "group").iloc[0]
+    widths = tasks["ci_high"] - tasks["ci_low"]
+    # seed 0 is the bad seed for both tasks: the group's interval is about the mean of the two tasks' widths
+    assert group["ci_high"] - group["ci_low"] == pytest.approx(widths.mean(), rel=0.15)
+    rng = np.random.default_rng(0)  # the same replicates with the tasks' seed draws decoupled: clearly narrower
+    independent = (ts.reps[0] + rng.permutation(ts.reps[1])) / 2
+    lo, hi = np.percentile(independent, [2.5, 97.5])
+    assert hi - lo < 0.85 * (group["ci_high"] - group["ci_low"])

@@ -44,3 +44,9 @@ def test_report_writes_the_main_tables(tmp_path, capsys):
     assert list(ds.columns[:12]) == ["experiment", "paradigm", "task", "type", "group", "s_ts", "s_paradigm",
                                      "delta_s", "ci_low", "ci_high", "p_holm", "negative_transfer"]
     assert not ds["negative_transfer"].any()  # n_boot=0: nothing is called negative transfer
+
+
+def test_report_names_a_missing_per_image_table(tmp_path, capsys):
+    fabricate(tmp_path / "smoke", _value, seeds=(0,), tasks=["breast_lesion", "FUGC"])  # no per-image tables
+    assert main(["profile=smoke", f"results_dir={tmp_path}", "n_boot=10"]) == 1
+    assert "per_image.csv" in capsys.readouterr().err

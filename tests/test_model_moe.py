@@ -110,9 +110,10 @@ def test_upcycled_model_equals_dense_model_in_bf16_autocast() -> None:
     and the experts compute in bf16 like the dense MLP does, forward and backward."""
     x = torch.randn(2, 3, 32, 32)
     torch.manual_seed(0)
-    dense = build_model(load(["profile=smoke", "model.moe.enabled=false"]), ["lung", "IUGC"]).eval()
+    dense = build_model(load(["profile=smoke", "model.weights=null", "model.moe.enabled=false"]),
+                        ["lung", "IUGC"]).eval()
     torch.manual_seed(0)
-    moe = build_model(load(["profile=smoke"]), ["lung", "IUGC"]).eval()
+    moe = build_model(load(["profile=smoke", "model.weights=null"]), ["lung", "IUGC"]).eval()
     seen = []
     hook = next(iter(moe.backbone.moes.values())).register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     with torch.autocast("cpu", dtype=torch.bfloat16):

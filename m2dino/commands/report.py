@@ -54,7 +54,11 @@ def main(argv: list[str]) -> int:
     except (NoResultsError, ValueError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 1
-    tables = build_tables(tidy, n_boot=max(int(n_boot), 1), bootstrap=int(n_boot) > 0)
+    try:
+        tables = build_tables(tidy, n_boot=max(int(n_boot), 1), bootstrap=int(n_boot) > 0)
+    except FileNotFoundError as e:  # e.g. a run from before per_image_trivial.csv existed: say which file
+        print(f"report: {e}; rerun that run, or use n_boot=0 for point estimates only", file=sys.stderr)
+        return 1
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 90,
                            "display.float_format", "{:.3f}".format):
         for name, cols in SHOWN.items():
