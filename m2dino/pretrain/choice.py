@@ -114,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = load(list(args.overrides))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.variant:
-        from m2dino.train.paradigms import ensure_data
+        from m2dino.paths import data_root
+        from m2dino.synth.generate import write_dataset
 
-        ensure_data(cfg)
+        write_dataset(cfg, data_root(cfg))  # the choice is made on the synthetic benchmark (idempotent)
     for text in args.variant:
         name, over = parse_variant(text)
         print(f"{time.strftime('%H:%M:%S')} {name}: {over}", flush=True)
