@@ -2,7 +2,8 @@
 pretrained self-supervised on unlabelled synthetic scans from all 27 task generators [ours].
 
 Objective and budget were chosen on **val** linear probes (``probe.py``: fitted on train, scored on val; never test),
-on data seed 0, not the demo's final data seed; the runs are reproduced by ``choice.py``:
+on data seed 0, not the demo's final data seed; every number per task is in ``docs/pretraining-choice.md``, and
+``choice.py`` reruns them:
 
     python -m m2dino.pretrain.choice --out DIR --variant random=none:0 --variant mim200=mim:200 \
         --variant mim400=mim:400 --variant mim800=mim:800 --variant dino235=dino:235:64 \
