@@ -44,9 +44,10 @@ def _run_date(rec: dict, results: Path, profile: str) -> str:
 def copy_small(src: Path, dst: Path, rec: dict) -> None:
     """A ``WIDTH``-pixel-wide copy of ``src`` that keeps its provenance record (and says what it was copied from)."""
     with Image.open(src) as im:
-        im = im.convert("RGBA") if im.mode not in ("RGB", "RGBA") else im.copy()
+        im = im.convert("RGB")
     if im.width > WIDTH:
         im = im.resize((WIDTH, round(im.height * WIDTH / im.width)), Image.Resampling.LANCZOS)
+    im = im.quantize(256, dither=Image.Dither.NONE)  # charts have few colours: a palette PNG is a fraction the size
     info = PngImagePlugin.PngInfo()
     info.add_text(provenance.KEY, provenance.encode({**rec, "copied_from": src.name, "resized_to_width": WIDTH}))
     dst.parent.mkdir(parents=True, exist_ok=True)

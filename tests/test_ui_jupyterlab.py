@@ -232,6 +232,7 @@ def test_executed_notebook_renders_its_figures(ui_page, lab_server, smoke_run):
 def test_report_index_shows_notebooks_figures_and_findings(browser, smoke_run):
     from m2dino.html_report import build
 
+    (UI_DIR / "report_index_failed.png").unlink(missing_ok=True)  # a stale one from an earlier failure misleads
     index = build("smoke", results=RUN_ROOT, figures=FIGURES)
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     page = context.new_page()
