@@ -51,14 +51,8 @@ def relative(new: np.ndarray | float, ref: np.ndarray | float, direction: int) -
         return np.where(ref != 0, (new - ref) / np.abs(ref) * direction, np.nan)
 
 
-def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, n_boot: int = 1000,
-                            seed: int = 0) -> dict[str, float]:
-    """Relative change of the primary metric from ``df_ref`` to ``df_new`` (positive = better), with a paired 95%
-    bootstrap interval: both tables are resampled with the same images, matched by ``image_path``.
-
-    Returns ``change``, ``ci_low``, ``ci_high``, ``n`` (images), ``ref`` and ``new`` (the two point estimates).
-    """
-    task = get_task(task_id)
+def aligned(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both per-image tables sorted by ``image_path``, after checking they cover exactly the same images once."""
     for name, df in (("reference", df_ref), ("new", df_new)):
         if df["image_path"].duplicated().any():
             raise ValueError(f"{name} per-image table of task {task_id} repeats image paths")
@@ -68,8 +62,19 @@ def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataF
         raise ValueError(f"task {task_id}: the two per-image tables cover different images "
                          f"({len(only_ref)} only in the reference, e.g. {only_ref[:3]}; "
                          f"{len(only_new)} only in the new, e.g. {only_new[:3]})")
-    df_ref = df_ref.sort_values("image_path", kind="stable").reset_index(drop=True)
-    df_new = df_new.sort_values("image_path", kind="stable").reset_index(drop=True)
+    return (df_ref.sort_values("image_path", kind="stable").reset_index(drop=True),
+            df_new.sort_values("image_path", kind="stable").reset_index(drop=True))
+
+
+def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, n_boot: int = 1000,
+                            seed: int = 0) -> dict[str, float]:
+    """Relative change of the primary metric from ``df_ref`` to ``df_new`` (positive = better), with a paired 95%
+    bootstrap interval: both tables are resampled with the same images, matched by ``image_path``.
+
+    Returns ``change``, ``ci_low``, ``ci_high``, ``n`` (images), ``ref`` and ``new`` (the two point estimates).
+    """
+    task = get_task(task_id)
+    df_ref, df_new = aligned(task_id, df_ref, df_new)
     counts = draw_counts(len(df_ref), n_boot, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -79,3 +84,34 @@ def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataF
     lo, hi = _interval(boot)
     return {"change": float(relative(new, ref, task.direction)), "ci_low": lo, "ci_high": hi, "n": len(df_ref),
             "ref": ref, "new": new}
+
+
+def paired_difference(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, n_boot: int = 1000,
+                      seed: int = 0) -> dict[str, float]:
+    """Difference of the primary metric, new minus reference, oriented so that positive means the new model is
+    better (for MRE: reference minus new), with a paired 95% bootstrap interval over the same images.
+
+    Returns ``diff``, ``ci_low``, ``ci_high``, ``n``, ``ref`` and ``new``.
+    """
+    task = get_task(task_id)
+    df_ref, df_new = aligned(task_id, df_ref, df_new)
+    counts = draw_counts(len(df_ref), n_boot, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref, new = primary_from_per_image(task_id, df_ref), primary_from_per_image(task_id, df_new)
+        boot = (primary_resampled(task_id, df_new, counts) - primary_resampled(task_id, df_ref, counts)) * task.direction
+    lo, hi = _interval(boot)
+    return {"diff": float((new - ref) * task.direction), "ci_low": lo, "ci_high": hi, "n": len(df_ref),
+            "ref": ref, "new": new}
+
+
+def beats_trivial(task_id: str, df_model: pd.DataFrame, df_trivial: pd.DataFrame, n_boot: int = 1000,
+                  seed: int = 0) -> dict[str, float | bool]:
+    """THE criterion for "the model beats the trivial predictor" on a task (one home for it): the paired 95% bootstrap
+    interval of (model - trivial) over test images lies above 0 (for MRE: of trivial - model).
+
+    Returns ``model``, ``trivial``, ``diff_low``, ``diff_high`` and ``beats`` (False when the interval is undefined).
+    """
+    d = paired_difference(task_id, df_trivial, df_model, n_boot=n_boot, seed=seed)
+    return {"model": d["new"], "trivial": d["ref"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
+            "beats": bool(np.isfinite(d["ci_low"]) and d["ci_low"] > 0)}

@@ -3,7 +3,8 @@
 One loop serves every paradigm: a unit is a model and the training sets of its tasks. Each epoch gives every task a
 fixed exposure (``m2dino.data.sampling``: each training sample once, in single-task batches), so the paradigms differ
 only in aggregation.
-After each evaluated epoch the model is scored on val and the best one (mean normalised primary metric) is kept.
+After each evaluated epoch the model is scored on val and the best one (mean headroom score over its tasks, against
+the trivial predictor fitted on the training split) is kept. ``train.min_steps`` floors a unit's optimiser steps.
 ``last.pt`` is written at the end of every epoch, so a killed run resumes from there and ends exactly as an
 uninterrupted one would (on CPU).
 """
@@ -25,9 +26,9 @@ from tqdm.auto import tqdm
 
 from m2dino.metrics.classification import UndefinedAUCWarning
 from m2dino.train import checkpoint
-from m2dino.train.evaluation import collate, evaluate, selection_score
+from m2dino.train.evaluation import collate, evaluate, selection_score, trivial_scores
 from m2dino.train.optim import build_optimizer, build_scheduler
-from m2dino.data.sampling import epoch_plan
+from m2dino.data.sampling import epoch_plan, repeats_for
 from m2dino.train.weighting import LossWeighting
 
 LOG_FIELDS = ["step", "epoch", "task", "loss", "aux_loss", "lr"]
@@ -112,9 +113,13 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
     extra = [weighting.log_var] if weighting.mode == "uncertainty" else None
     opt = build_optimizer(core, tcfg, extra)
     sizes = {t: len(ds) for t, ds in train_sets.items()}
+    # the step floor (train.min_steps): a unit with too few steps makes several passes over its tasks per epoch
+    repeats = repeats_for(sizes, int(tcfg.batch_size), int(tcfg.epochs), int(tcfg.get("min_steps", 0) or 0))
     plan = lambda epoch: epoch_plan(sizes, int(tcfg.batch_size), str(tcfg.sampler), float(tcfg.temperature),  # noqa: E731
-                                    int(cfg.seed), epoch)
-    steps_per_epoch = len(plan(0))  # the same in every epoch: each task's samples once
+                                    int(cfg.seed), epoch, repeats=repeats)
+    steps_per_epoch = len(plan(0))  # the same in every epoch: each task's samples `repeats` times
+    # model selection scores val against the trivial predictor fitted on the training split (headroom score)
+    trivial_val = {t: trivial_scores(t, train_sets[t], ds) for t, ds in val_sets.items()}
     sched = build_scheduler(opt, steps_per_epoch * tcfg.epochs, tcfg.warmup_frac, tcfg.min_lr / tcfg.lr)
     params = [p for g in opt.param_groups for p in g["params"]]
 
@@ -176,7 +181,7 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
             with warnings.catch_warnings():  # small val sets often lack a class; the test metrics still warn
                 warnings.simplefilter("ignore", UndefinedAUCWarning)
                 results = evaluate(core, val_sets, device, batch_size=max(tcfg.batch_size, 32), amp=amp)
-            score = selection_score(results)
+            score = selection_score(results, trivial_val)
             for t, (summary, _) in results.items():
                 val_log += [{"epoch": epoch, "step": step, "task": t, "metric": k, "value": f"{v:.6g}",
                              "score": f"{score:.6g}"} for k, v in summary.items()]

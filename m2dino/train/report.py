@@ -15,19 +15,35 @@ from m2dino.plotting import save_figure
 from m2dino.registry import TASK_TYPES, all_tasks, get_task
 
 TABLE_COLUMNS = ["task", "type", "group", "unit", "seed", "metric", "value", "ci_low", "ci_high", "trivial",
-                 "beats_trivial", "n_train", "n_test"]
+                 "diff_low", "diff_high", "beats_trivial", "n_train", "n_test"]
 
 
-def result_table(metrics: pd.DataFrame, paradigm: str) -> pd.DataFrame:
+def result_table(metrics: pd.DataFrame, paradigm: str, n_boot: int = 1000) -> pd.DataFrame:
     """One row per task and seed: the primary metric with its 95% CI, the trivial predictor's value beside it, and
-    whether the model beats it clearly (its whole CI on the better side of the trivial value)."""
+    whether the model beats it (``m2dino.metrics.bootstrap.beats_trivial``: the paired 95% interval of model minus
+    trivial over the same test images, ``diff_low``/``diff_high``, lies above 0; for MRE, trivial minus model).
+
+    Reads each run's ``per_image.csv`` and ``per_image_trivial.csv`` (``metrics`` needs its ``run_dir`` column, as
+    :func:`m2dino.train.paradigms.collect_metrics` gives it)."""
+    from m2dino.metrics.bootstrap import beats_trivial
+
     prim = metrics[[m == get_task(t).primary_metric for t, m in zip(metrics["task"], metrics["metric"])]]
     model = prim[prim["paradigm"] == paradigm]
     trivial = prim[prim["paradigm"] == "trivial"][["experiment", "seed", "task", "value"]]
     trivial = trivial.rename(columns={"value": "trivial"}).drop_duplicates(["experiment", "seed", "task"])
     out = model.merge(trivial, on=["experiment", "seed", "task"], how="left")
-    direction = np.array([get_task(t).direction for t in out["task"]])
-    out["beats_trivial"] = np.where(direction > 0, out["ci_low"] > out["trivial"], out["ci_high"] < out["trivial"])
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    lows, highs, beats = [], [], []
+    for run_dir, task, seed in zip(out["run_dir"], out["task"], out["seed"]):
+        if run_dir not in tables:
+            tables[run_dir] = (pd.read_csv(Path(run_dir) / "per_image.csv"),
+                               pd.read_csv(Path(run_dir) / "per_image_trivial.csv"))
+        own, triv = (df[df["task"] == task].drop(columns="task") for df in tables[run_dir])
+        r = beats_trivial(task, own, triv, n_boot=n_boot, seed=int(seed))
+        lows.append(r["diff_low"])
+        highs.append(r["diff_high"])
+        beats.append(r["beats"])
+    out["diff_low"], out["diff_high"], out["beats_trivial"] = lows, highs, beats
     order = {t.id: i for i, t in enumerate(all_tasks())}
     out = out.assign(_o=out["task"].map(order)).sort_values(["_o", "seed"]).drop(columns="_o")
     return out[TABLE_COLUMNS].reset_index(drop=True)
@@ -40,8 +56,10 @@ def show_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         "task": table["task"], "type": table["type"], "seed": table["seed"], "metric": table["metric"],
         "model [95% CI]": [f"{fmt.format(v)} [{fmt.format(lo)}, {fmt.format(hi)}]"
                            for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])],
-        "trivial": table["trivial"].map(fmt.format), "beats trivial": table["beats_trivial"].map({True: "yes",
-                                                                                                  False: "no"}),
+        "trivial": table["trivial"].map(fmt.format),
+        "model - trivial, paired 95% CI": [f"[{fmt.format(lo)}, {fmt.format(hi)}]"
+                                           for lo, hi in zip(table["diff_low"], table["diff_high"])],
+        "beats trivial": table["beats_trivial"].map({True: "yes", False: "no"}),
     })
 
 
@@ -83,7 +101,11 @@ def save_table(cfg, table: pd.DataFrame) -> Path:
 
 
 def summary_line(table: pd.DataFrame) -> str:
-    """How many tasks the model beats the trivial predictor on (clearly: the CI excludes it), per seed."""
-    per_seed = table.groupby("seed")["beats_trivial"].agg(["sum", "size"])
-    return "; ".join(f"seed {s}: {int(r['sum'])}/{int(r['size'])} tasks clearly above the trivial predictor"
-                     for s, r in per_seed.iterrows())
+    """How many tasks the model beats the trivial predictor on (paired 95% interval above 0), per seed and type."""
+    lines = []
+    for seed, g in table.groupby("seed"):
+        by_type = ", ".join(f"{k} {int(t['beats_trivial'].sum())}/{len(t)}"
+                            for k in TASK_TYPES if len(t := g[g["type"] == k]))
+        lines.append(f"seed {seed}: beats the trivial predictor on {int(g['beats_trivial'].sum())}/{len(g)} tasks "
+                     f"({by_type})")
+    return "\n".join(lines)
