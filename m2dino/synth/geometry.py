@@ -1,4 +1,5 @@
-"""Probe geometry: where each simulation sample lies in the image, and the scan conversion back to pixels.
+"""Probe geometry: where each simulation sample lies in the image, the scan conversion back to pixels, and the
+paintable grid with depth along the beam and lateral position (so scene, bmode and geometry import in one direction).
 
 Anatomy lives in normalised image coordinates ``(u, v)`` in [0, 1]^2 (u lateral, v down; pixel (i, j) has its centre
 at ``u = (j + 0.5) / n, v = (i + 0.5) / n``). The B-mode model runs on a grid whose first axis is depth along the
@@ -48,7 +49,6 @@ class Geometry:
 
     def grid(self) -> Grid:
         """The pixel centres as a paintable grid (depth and lateral position precomputed)."""
-        from m2dino.synth.scene import Grid, depth_lateral
         if self._grid is None:
             object.__setattr__(self, "_grid", Grid(self.kind, self.img_u, self.img_v,
                                                    *depth_lateral(self.kind, self.img_u, self.img_v)))
@@ -87,6 +87,44 @@ def _frame(kind: str) -> tuple[float, float, float, float, float, float]:
     side = max(2 * r1 * np.sin(half), r1 - r0 * np.cos(half))
     top = r0 * np.cos(half)
     return -side / 2, top, side, r0, r1, half
+
+
+def depth_lateral(kind: str, u: Array, v: Array) -> tuple[Array, Array]:
+    """Depth below the probe surface (fraction of imaging depth) and lateral position (0..1 across the field)."""
+    if kind == "linear":
+        return v, u
+    x0, y0, side, r0, r1, half = _frame(kind)
+    x, y = x0 + u * side, y0 + v * side
+    return (np.hypot(x, y) - r0) / (r1 - r0), (np.arctan2(x, y) + half) / (2 * half)
+
+
+def from_depth_lateral(kind: str, d: float, lat: float) -> tuple[float, float]:
+    """Image coordinates (u, v) of a point at depth fraction d and lateral position lat."""
+    if kind == "linear":
+        return lat, d
+    x0, y0, side, r0, r1, half = _frame(kind)
+    r, th = r0 + d * (r1 - r0), -half + lat * 2 * half
+    return (r * np.sin(th) - x0) / side, (r * np.cos(th) - y0) / side
+
+
+class Grid:
+    """Points to paint: image coordinates u, v, with depth and lateral position along the beam computed once."""
+
+    def __init__(self, kind: str, u: np.ndarray, v: np.ndarray, d: np.ndarray | None = None,
+                 lat: np.ndarray | None = None) -> None:
+        self.kind, self.u, self.v = kind, u, v
+        self._dl = (d, lat) if d is not None else None
+
+    def dl(self) -> tuple[np.ndarray, np.ndarray]:
+        """(depth, lateral) of every point, computed on first use."""
+        if self._dl is None:
+            self._dl = depth_lateral(self.kind, self.u, self.v)
+        return self._dl
+
+    def sub(self, sl: tuple) -> Grid:
+        """The points of a slice (shapes are evaluated inside their bounding box only)."""
+        d, lat = self.dl() if self._dl is not None else (None, None)
+        return Grid(self.kind, self.u[sl], self.v[sl], None if d is None else d[sl], None if lat is None else lat[sl])
 
 
 @lru_cache(maxsize=16)

@@ -7,12 +7,12 @@ say): masks, boxes and keypoints agree with the pixels by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
 from functools import lru_cache
 
+import numpy as np
+
 from m2dino.synth.bmode import Acquisition
-from m2dino.synth.geometry import _frame
+from m2dino.synth.geometry import Grid
 
 Array = np.ndarray
 
@@ -55,23 +55,6 @@ def _interp_matrix(n: int) -> np.ndarray:
     m[np.arange(n), i0] = 1 - w
     m[np.arange(n), i0 + 1] = w
     return m
-
-
-class Grid:
-    """Points to paint: image coordinates u, v, with depth and lateral position along the beam computed once."""
-
-    def __init__(self, kind: str, u: Array, v: Array, d: Array | None = None, lat: Array | None = None):
-        self.kind, self.u, self.v = kind, u, v
-        self._dl = (d, lat) if d is not None else None
-
-    def dl(self) -> tuple[Array, Array]:
-        if self._dl is None:
-            self._dl = depth_lateral(self.kind, self.u, self.v)
-        return self._dl
-
-    def sub(self, sl: tuple) -> Grid:
-        d, lat = self.dl() if self._dl is not None else (None, None)
-        return Grid(self.kind, self.u[sl], self.v[sl], None if d is None else d[sl], None if lat is None else lat[sl])
 
 
 BBox = tuple[float, float, float, float] | None  # (u0, u1, v0, v1), None = unbounded
@@ -243,24 +226,6 @@ class Beam(Shape):
     def __call__(self, g: Grid) -> Array:
         d, lat = g.dl()
         return (lat >= self.lat0) & (lat <= self.lat1) & (d >= self.d0) & (d <= self.d1)
-
-
-def depth_lateral(kind: str, u: Array, v: Array) -> tuple[Array, Array]:
-    """Depth below the probe surface (fraction of imaging depth) and lateral position (0..1 across the field)."""
-    if kind == "linear":
-        return v, u
-    x0, y0, side, r0, r1, half = _frame(kind)
-    x, y = x0 + u * side, y0 + v * side
-    return (np.hypot(x, y) - r0) / (r1 - r0), (np.arctan2(x, y) + half) / (2 * half)
-
-
-def from_depth_lateral(kind: str, d: float, lat: float) -> tuple[float, float]:
-    """Image coordinates (u, v) of a point at depth fraction d and lateral position lat."""
-    if kind == "linear":
-        return lat, d
-    x0, y0, side, r0, r1, half = _frame(kind)
-    r, th = r0 + d * (r1 - r0), -half + lat * 2 * half
-    return (r * np.sin(th) - x0) / side, (r * np.cos(th) - y0) / side
 
 
 @dataclass

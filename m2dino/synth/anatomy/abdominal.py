@@ -6,7 +6,8 @@ import numpy as np
 
 from m2dino.synth.anatomy.common import ECHO_JITTER_DB, acquisition, contrast, wall
 from m2dino.synth.scene import (BLOOD, BONE, FLUID, SOFT, Blob, DepthBand, Polyline, Scene, Tissue,
-                                from_depth_lateral, jitter, ring)
+                                jitter, ring)
+from m2dino.synth.geometry import from_depth_lateral
 
 K = "convex"
 
