@@ -10,7 +10,7 @@ OUTDIR := $(abspath results/$(PROFILE)/notebooks)
 # floors in pyproject.toml. Override TORCH_PINS= to let pip choose.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup reproduce test lab clean
+.PHONY: setup reproduce test lab clean readme-figures
 
 setup: $(STAMP)
 
@@ -26,17 +26,26 @@ reproduce: setup
 	@mkdir -p $(OUTDIR)
 	@start=$$(date +%s); for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb); t0=$$(date +%s); echo "== $$name (PROFILE=$(PROFILE))"; \
-	  M2DINO_PROFILE=$(PROFILE) $(PY) -m papermill -k python3 --cwd $(abspath notebooks) \
+	  M2DINO_PROFILE=$(PROFILE) M2DINO_HEADLESS=1 M2DINO_NOTEBOOK=$$name \
+	  M2DINO_COMMAND="make reproduce PROFILE=$(PROFILE)" $(PY) -m papermill -k python3 --cwd $(abspath notebooks) \
 	    $(abspath $$nb) $(OUTDIR)/$$name -p profile $(PROFILE) --log-level WARNING \
 	    || { echo "make reproduce: $$name failed (executed copy with the failing cell: $(OUTDIR)/$$name)"; exit 1; }; \
 	  echo "   $$name took $$(( $$(date +%s) - t0 )) s"; \
 	done; echo "all notebooks ran in $$(( $$(date +%s) - start )) s; executed copies in $(OUTDIR)"
+	$(PY) -m m2dino htmlreport profile=$(PROFILE)
 
 test: setup
+	@$(PY) -c "import sys, m2dino.lab as lab; sys.exit(lab.chromium() is None)" \
+	  || echo "make test: NO CHROMIUM FOUND (apt-get install chromium, or set M2DINO_CHROMIUM): the JupyterLab and report browser tests (tests/test_ui_*.py) will be SKIPPED"
 	M2DINO_PROFILE=smoke $(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
 
+# JupyterLab on the repository, opened at notebooks/, with the project's kernel; --allow-root when run as root.
 lab: setup
-	$(PY) -m jupyter lab notebooks
+	$(PY) -m m2dino.lab
+
+# Small copies of three key figures of the documented demo run for the README (PROFILE=smoke to try it).
+readme-figures:
+	$(PY) -m m2dino.readme_figures $(PROFILE)
 
 clean:
 	rm -rf $(VENV) results figures/smoke figures/demo figures/paper data/synthetic outputs multirun .pytest_cache

@@ -10,23 +10,46 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+from m2dino import provenance
+from m2dino.paths import CONF_DIR  # re-exported: m2dino.config.CONF_DIR
+
 PROFILE_ENV = "M2DINO_PROFILE"
 
 
 def load(overrides: Sequence[str] = ()) -> DictConfig:
     """Compose the config with Hydra overrides, e.g. ``load(["profile=smoke", "paradigm=single"])``.
 
+    ``grouping=`` takes a packaged grouping's name or a path to a YAML file in the same format (e.g. the data-derived
+    ``results/<profile>/groupings/affinity.yaml``; relative paths are taken from the current directory).
     Without a ``profile=`` override, the ``M2DINO_PROFILE`` environment variable picks the profile (demo if unset).
     Safe to call repeatedly (notebooks re-run cells): it does not leave Hydra's global state initialised.
     """
     overrides = list(overrides)
+    grouping_file = _grouping_file(overrides)
+    if grouping_file:  # grouping=<path to a YAML file>: compose with the default, then put the file's grouping in
+        overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "grouping"]
     if not any(o.split("=", 1)[0].lstrip("+~") == "profile" for o in overrides) and os.environ.get(PROFILE_ENV):
         overrides.append(f"profile={os.environ[PROFILE_ENV]}")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="m2dino"):
         cfg = compose(config_name="config", overrides=overrides)
     OmegaConf.set_readonly(cfg, False)
+    provenance.note_config(cfg)  # figures saved later record its profile and seeds
+    if grouping_file:
+        from m2dino.grouping import read_grouping_file
+
+        cfg.grouping = OmegaConf.create(read_grouping_file(grouping_file))
     return cfg
+
+
+def _grouping_file(overrides: Sequence[str]) -> str | None:
+    """The path of a ``grouping=<file>.yaml`` override (a grouping outside the package), or None."""
+    from m2dino.grouping import is_grouping_path
+
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key.lstrip("+~") == "grouping" and value and is_grouping_path(value):
+            return value
+    return None
 
 
 def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None) -> str:

@@ -1,7 +1,9 @@
 """Groupings of the 27 tasks, as data: explicit lists in YAML, or one group per value of a registry field."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from m2dino.registry import all_tasks, get_task
 
@@ -48,17 +50,67 @@ def group_of(grouping: Mapping, task_id: str) -> str:
     raise KeyError(task_id)
 
 
-def load_grouping(name: str) -> dict:
-    """A grouping config by file name, from the package's ``conf/grouping/``."""
+def is_grouping_path(name: str) -> bool:
+    """Whether a ``grouping=`` value names a file (``.yaml``/``.yml`` or a path) rather than a packaged grouping."""
+    name = str(name)
+    return name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name
+
+
+def read_grouping_file(path: str | Path) -> dict:
+    """A grouping config from a YAML file in the format of ``conf/grouping/*.yaml`` (``name``, ``by``, ``groups``),
+    checked: every task in exactly one group. Errors name the file."""
     from omegaconf import OmegaConf
 
-    from m2dino.config import CONF_DIR
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"grouping file {path} does not exist")
+    try:
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as e:  # noqa: BLE001 - any YAML problem is reported with the file
+        raise ValueError(f"grouping file {path}: not readable YAML ({e})") from e
+    if not isinstance(raw, dict) or "name" not in raw or "by" not in raw:
+        raise ValueError(f"grouping file {path}: expected the keys name, by and groups, as in conf/grouping/*.yaml")
+    raw.setdefault("groups", {})
+    try:
+        resolve_groups(raw)
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"grouping file {path}: {e.args[0]}") from e
+    return raw
 
+
+def load_grouping(name: str) -> dict:
+    """A grouping config by file name, from the package's ``conf/grouping/``, or from a YAML file given by path."""
+    from omegaconf import OmegaConf
+
+    from m2dino.paths import CONF_DIR
+
+    if is_grouping_path(name):
+        return read_grouping_file(name)
     path = CONF_DIR / "grouping" / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise FileNotFoundError(f"no grouping {name!r} ({path}); known: {known}")
+        raise FileNotFoundError(f"no grouping {name!r} ({path}); known: {known}, or give a path to a YAML file")
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def write_grouping(groups: Mapping[str, Sequence[str]], path: str | Path, name: str, comment: str = "") -> Path:
+    """Write ``groups`` as a grouping config (the format of ``conf/grouping/*.yaml``, comments included) to ``path``;
+    it is checked by reading it back."""
+    import json
+    import re
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {c}" for c in comment.splitlines()] if comment else []
+    lines += [f"name: {name}  # how results and figures refer to this grouping",
+              "by: null  # null: the groups are listed explicitly below",
+              "groups:  # group name -> task ids; every task belongs to exactly one group"]
+    for g, ids in groups.items():
+        key = str(g) if re.fullmatch(r"[A-Za-z_][\w.-]*", str(g)) else json.dumps(str(g))  # JSON strings are YAML
+        lines.append(f"  {key}: [{', '.join(map(str, ids))}]")
+    path.write_text("\n".join(lines) + "\n")
+    read_grouping_file(path)
+    return path
 
 
 def paradigm_units(cfg) -> dict[str, list[str]]:

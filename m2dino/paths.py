@@ -5,6 +5,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
+CONF_DIR = PACKAGE / "conf"  # the Hydra config tree
 DATA = REPO / "data"
 RESULTS = REPO / "results"
 FIGURES = REPO / "figures"

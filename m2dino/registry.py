@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 TASKS_YAML = Path(__file__).resolve().parent / "conf" / "tasks.yaml"
 TASK_TYPES = ("segmentation", "classification", "detection", "regression")
-# The challenge's CSVs spell the task type this way (../shared/data-layout.md): note the capital R.
+# The challenge's CSVs spell the task type this way (docs/challenge-layout.md): note the capital R.
 CSV_TASK_NAME = {"segmentation": "segmentation", "classification": "classification",
                  "detection": "detection", "regression": "Regression"}
 

@@ -1,4 +1,4 @@
-"""Fabricated run folders in exactly the run-folder contract (notes/common.md), for the analysis tests only.
+"""Fabricated run folders in exactly the run-folder contract (docs/run-folder.md), for the analysis tests only.
 
 Nothing here is a result: values are chosen by the tests so that the expected tables can be computed by hand.
 """
@@ -21,7 +21,8 @@ UNIT_OF = {"single": lambda t: t, "clinical": lambda t: get_task(t).group, "all"
 
 def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: dict[str, float],
               experiment: str = "main", n_train: dict[str, int] | None = None, source: str = "synthetic",
-              per_image: dict[str, pd.DataFrame] | None = None, routing: dict | None = None) -> Path:
+              per_image: dict[str, pd.DataFrame] | None = None, routing: dict | None = None,
+              per_image_trivial: dict[str, pd.DataFrame] | None = None) -> Path:
     """One run folder with metrics.csv (primary metric of each task, plus a secondary row for realism)."""
     profile = profile_root.name
     d = profile_root / ("" if experiment == "main" else experiment) / paradigm / unit / f"seed{seed}"
@@ -34,7 +35,11 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
                          group=t.group, metric=t.primary_metric, value=v, ci_low=v - 0.01, ci_high=v + 0.01,
                          n_train=n, n_test=16))
         rows.append({**rows[-1], "metric": "secondary_x", "value": 0.5})
-        rows.append({**rows[-2], "paradigm": "trivial", "value": 0.1 if t.direction > 0 else 99.0})
+        triv = 0.1 if t.direction > 0 else 99.0
+        if per_image_trivial and task in per_image_trivial:
+            from m2dino.metrics import primary_from_per_image
+            triv = primary_from_per_image(task, per_image_trivial[task])
+        rows.append({**rows[-2], "paradigm": "trivial", "value": triv})
     pd.DataFrame(rows).to_csv(d / "metrics.csv", index=False)
     (d / "DONE").write_text("fixture\n")
     (d / "config.yaml").write_text(f"experiment: {experiment}\nseed: {seed}\ndata:\n  source: {source}\n"
@@ -42,6 +47,9 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
     if per_image:
         pd.concat([df.assign(task=k) for k, df in per_image.items()], ignore_index=True).to_csv(
             d / "per_image.csv", index=False)
+    if per_image_trivial:
+        pd.concat([df.assign(task=k) for k, df in per_image_trivial.items()], ignore_index=True).to_csv(
+            d / "per_image_trivial.csv", index=False)
     if routing is not None:
         import json
         (d / "routing.json").write_text(json.dumps(routing))
@@ -51,7 +59,11 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
 def fabricate(profile_root: Path, value: Callable[[str, str, int], float], seeds: Iterable[int] = (0,),
               tasks: Iterable[str] | None = None, paradigms: Iterable[str] = ("single", "clinical", "all"),
               experiment: str = "main", n_train: Callable[[str], int] | None = None,
-              per_image: Callable[[str, str, int], pd.DataFrame] | None = None) -> None:
+              per_image: Callable[[str, str, int], pd.DataFrame] | None = None,
+              trivial: Callable[[str, int], pd.DataFrame] | None = None) -> None:
+    """Runs of ``paradigms`` over ``tasks`` (all 27 by default), metric values from ``value(paradigm, task, seed)``;
+    with ``per_image``, per-image tables too, and the trivial predictor's (``trivial(task, seed)``, by default
+    :func:`scored_per_image` with ``trivial=True``)."""
     """Write runs of each paradigm for ``tasks`` (default all 27); ``value(paradigm, task, seed)`` is the primary
     metric, ``per_image(paradigm, task, seed)`` the per-image table (optional)."""
     tasks = list(tasks or [t.id for t in all_tasks()])
@@ -63,7 +75,12 @@ def fabricate(profile_root: Path, value: Callable[[str, str, int], float], seeds
             for s in seeds:
                 write_run(profile_root, p, unit, s, {t: value(p, t, s) for t in ids}, experiment=experiment,
                           n_train={t: n_train(t) for t in ids} if n_train else None,
-                          per_image={t: per_image(p, t, s) for t in ids} if per_image else None)
+                          per_image={t: per_image(p, t, s) for t in ids} if per_image else None,
+                          per_image_trivial={t: (trivial or _trivial)(t, s) for t in ids} if per_image else None)
+
+
+def _trivial(task: str, seed: int) -> pd.DataFrame:
+    return scored_per_image(task, 0.0, seed, trivial=True)
 
 
 def default_value(p: str, t: str, s: int) -> float:
@@ -96,9 +113,11 @@ def fabricate_everything(profile_root: Path, seeds: Iterable[int] = (0,)) -> Non
         (profile_root / "all" / "all" / f"seed{s}" / "routing.json").write_text(json.dumps(routing))
 
 
-def scored_per_image(task: str, error: float, seed: int = 0, n: int = 24) -> pd.DataFrame:
+def scored_per_image(task: str, error: float, seed: int = 0, n: int = 24, trivial: bool = False) -> pd.DataFrame:
     """A per-image table made by ``m2dino.metrics.score_task`` from fabricated predictions whose error grows with
-    ``error`` (0 = near perfect). The same images (paths, truths) for every model of a seed, so comparisons pair."""
+    ``error`` (0 = near perfect). The same images (paths, truths) for every model of a seed, so comparisons pair.
+    ``trivial=True``: an image-blind prediction instead (empty mask, uniform class probabilities, a fixed box or
+    fixed keypoints), as the trivial predictor would make."""
     from m2dino.metrics import score_task
 
     t = get_task(task)
@@ -111,21 +130,21 @@ def scored_per_image(task: str, error: float, seed: int = 0, n: int = 24) -> pd.
             r0, c0 = rng.integers(4, 12, 2)
             y[r0:r0 + 14, c0:c0 + 14] = 1 + i % (t.num_classes - 1)
             shift = int(round(error * 10 * noise.uniform(0.5, 1.5)))
-            preds.append(np.roll(y, shift, axis=1))
+            preds.append(np.zeros_like(y) if trivial else np.roll(y, shift, axis=1))
             targets.append(y)
         elif t.type == "classification":
             label = i % t.num_classes
             logits = noise.normal(0, 1, t.num_classes)
             logits[label] += 3 * (1 - error)
-            preds.append(np.exp(logits) / np.exp(logits).sum())
+            preds.append(np.full(t.num_classes, 1 / t.num_classes) if trivial else np.exp(logits) / np.exp(logits).sum())
             targets.append(label)
         elif t.type == "detection":
             box = np.array([8, 8, 20, 22], dtype=float) + rng.integers(0, 6)
-            preds.append(box + noise.normal(0, 1 + 6 * error, 4).clip(-6, 6))
+            preds.append(np.array([10, 10, 22, 24], float) if trivial else box + noise.normal(0, 1 + 6 * error, 4).clip(-6, 6))
             targets.append(box)
         else:
             pts = rng.uniform(5, 60, (t.num_classes, 2))
-            preds.append(pts + noise.normal(0, 1 + 10 * error, pts.shape))
+            preds.append(np.full(pts.shape, 32.0) if trivial else pts + noise.normal(0, 1 + 10 * error, pts.shape))
             targets.append(pts)
     _, df = score_task(task, preds, targets, image_paths=[f"{task}/img{i:03d}.png" for i in range(n)])
     return df

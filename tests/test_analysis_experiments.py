@@ -15,9 +15,9 @@ def test_settings_per_profile_fall_back_to_default():
 
 def test_data_scale_plan_trains_each_group_at_each_fraction_and_shares_au():
     pytest.importorskip("m2dino.train", reason="the trainer (issue 6) defines the 'experiment' config key")
-    plan = data_scale_plan([0.25, 0.5, 1.0], ["obstetrics", "breast"])
+    plan = data_scale_plan([0.25, 0.5, 1.0], ["obstetrics", "breast"], profile="smoke")
     assert len(plan) == 2 * (2 * 2 + 1)  # fractions < 1 only; TS + CG per group, one AU per fraction
-    assert ["paradigm=all"] == [o for o in plan[4] if not o.startswith(("experiment", "data."))]
+    assert ["paradigm=all"] == [o for o in plan[4] if not o.startswith(("experiment", "data.", "train."))]
     ts = [p for p in plan if "paradigm=single" in p and "experiment=data_scale/frac0.25" in p]
     assert any("tasks=[breast_lesion,breast_2cls,breast_3cls]" in p for p in ts)
     cfg = load(["profile=smoke", *[o for o in plan[0]], "seed=0"])
@@ -29,6 +29,18 @@ def test_data_scale_plan_trains_each_group_at_each_fraction_and_shares_au():
 
 
 def test_cheap_variants_restrict_tasks():
-    plan = data_scale_plan([0.5], ["breast"], au_tasks="groups")
+    plan = data_scale_plan([0.5], ["breast"], au_tasks="groups", profile="smoke")
     assert plan[-1][-1] == "tasks=[breast_lesion,breast_2cls,breast_3cls]" and "paradigm=all" in plan[-1]
     assert all(p[-1] == "tasks=[FUGC]" for p in side_plan(["FUGC"]))
+
+
+def test_data_scale_runs_keep_the_full_data_optimiser_steps():
+    # a quarter of the data for four times the epochs: the same number of optimiser steps, validated at the same steps
+    demo = load(["profile=demo"]).train
+    plan = data_scale_plan([0.25, 0.5], ["breast"], profile="demo")
+    for f, k in ((0.25, 4), (0.5, 2)):
+        runs = [p for p in plan if f"data.fraction={f:g}" in p]
+        assert runs and all(f"train.epochs={demo.epochs * k}" in p and f"train.eval_every={demo.eval_every * k}" in p
+                            for p in runs)
+    cfg = load(["profile=demo", *plan[0], "seed=0"])
+    assert cfg.train.epochs == demo.epochs * 4 and cfg.data.fraction == 0.25

@@ -41,8 +41,10 @@ def test_every_figure_names_its_data_and_saves_identical_bytes(world, tmp_path):
         "moe_expert_usage": lambda: figures.plot_expert_usage(usage, label),
         "moe_task_similarity_clustered": lambda: figures.plot_similarity(sim, order, z, label),
         "ablation_moe_vs_dense": lambda: figures.plot_change_bars(tables["ablation_baseline_change"], "abl", label),
-        "guideline_derived_vs_study": lambda: figures.plot_guideline(tables["guideline"],
-                                                                     tables["guideline_vs_study"], label),
+        "guideline_derived_vs_study": lambda: figures.plot_guideline(tables["guideline"], tables["verdicts"],
+                                                                     label),
+        "delta_s_vs_ts": lambda: figures.plot_delta_s(
+            tables["delta_s_task"][tables["delta_s_task"]["experiment"] == "main"], label),
     }
     for name, make in made.items():
         fig = make()

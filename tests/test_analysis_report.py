@@ -22,7 +22,7 @@ def test_report_writes_the_main_tables(tmp_path, capsys):
     out = capsys.readouterr().out
     tables = tmp_path / "smoke" / "tables"
     for name in ("tidy", "task_change", "group_change", "type_change", "delta_m", "negative_transfer_by_type",
-                 "study_vs_ours", "guideline", "guideline_vs_study"):
+                 "study_vs_ours", "guideline", "delta_s_task", "delta_s_all", "verdicts"):
         assert (tables / f"{name}.csv").exists(), name
     dm = pd.read_csv(tables / "delta_m.csv").set_index("comparison")["delta_m"]
     # 3 breast tasks at -50%, 24 tasks at +10%: (3 * -50 + 24 * 10) / 27
@@ -35,4 +35,12 @@ def test_report_writes_the_main_tables(tmp_path, capsys):
     assert "== delta_m" in out and "Maninis" in out
     found = (tables / "what_we_found.md").read_text()
     assert "profile=smoke" in found and "synthetic data" in found and "Δm" in found
-    assert "no bootstrap intervals were computed" in found  # n_boot=0: nothing is called negative transfer
+    assert not (tables / "beats_trivial.csv").exists()  # n_boot=0: no interval against the trivial predictor
+    v = pd.read_csv(tables / "verdicts.csv")
+    assert list(v.columns[:9]) == ["claim", "grade", "experiment", "statistic", "estimate", "ci_low", "ci_high", "mde",
+                                   "verdict"]
+    assert set(v["verdict"]) == {"inconclusive"}  # no intervals, no verdict either way
+    ds = pd.read_csv(tables / "delta_s_task.csv")
+    assert list(ds.columns[:12]) == ["experiment", "paradigm", "task", "type", "group", "s_ts", "s_paradigm",
+                                     "delta_s", "ci_low", "ci_high", "p_holm", "negative_transfer"]
+    assert not ds["negative_transfer"].any()  # n_boot=0: nothing is called negative transfer

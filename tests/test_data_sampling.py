@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from m2dino.data.sampling import MODES, TaskBatchSampler, epoch_plan
+from m2dino.data.sampling import MODES, PlanKey, TaskBatchSampler, epoch_plan, item_seed
 
 SIZES = {"a": 10, "b": 3, "c": 17}
 
@@ -62,16 +62,40 @@ def test_eval_order_is_sequential():
     assert plan[0] == ("a", [0, 1, 2, 3]) and plan[2] == ("a", [8, 9])
 
 
-def test_batch_sampler_global_indices():
+def test_batch_sampler_yields_the_epoch_plan():
     s = TaskBatchSampler(SIZES, 4, "uniform", seed=0)
     s.set_epoch(1)
     batches = list(s)
     assert len(batches) == len(s) == 3 + 1 + 5
-    owner = {i: t for t, lo, n in (("a", 0, 10), ("b", 10, 3), ("c", 13, 17)) for i in range(lo, lo + n)}
-    assert all(len({owner[i] for i in b}) == 1 for b in batches)  # one task per batch
-    assert sorted(i for b in batches for i in b) == list(range(30))
+    assert [(b[0].task, [k.index for k in b]) for b in batches] == epoch_plan(SIZES, 4, "uniform", seed=0, epoch=1)
+    assert all(len({k.task for k in b}) == 1 and all(k.share == 1.0 for k in b) for b in batches)
+    assert all(k.aug_seed == item_seed(0, 1, k.task, k.index) for b in batches for k in b)
     with pytest.raises(ValueError, match="train.sampler"):
         TaskBatchSampler(SIZES, 4, "random")
+
+
+def test_augmentation_seeds_differ_by_image_epoch_and_seed_only():
+    seeds = {item_seed(s, e, t, i) for s in (0, 1) for e in (0, 1) for t in SIZES for i in range(SIZES[t])}
+    assert len(seeds) == 2 * 2 * sum(SIZES.values())
+    assert item_seed(3, 2, "a", 5) == item_seed(3, 2, "a", 5) and 0 <= item_seed(3, 2, "a", 5) < 2 ** 63
+    assert all(k.aug_seed is None for b in TaskBatchSampler(SIZES, 4, shuffle=False) for k in b)  # evaluation
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_split_every_batch_and_their_shares_restore_the_mean(world):
+    whole = list(TaskBatchSampler(SIZES, 5, "proportional", seed=2))
+    ranks = [list(TaskBatchSampler(SIZES, 5, "proportional", seed=2, rank=r, world=world)) for r in range(world)]
+    assert all(len(r) == len(whole) for r in ranks)  # every rank steps together
+    for j, batch in enumerate(whole):
+        parts: list[list[PlanKey]] = [r[j] for r in ranks]
+        if len(batch) < world:  # too small to split: every rank takes it whole
+            assert all(p == batch for p in parts)
+            continue
+        assert [k[:3] for p in parts for k in p] == [k[:3] for k in batch]  # contiguous shares, in order, covering the batch
+        # DDP averages (1/world) the ranks' share * (mean over the part): each image must weigh 1/len(batch)
+        assert all(p[0].share / (len(p) * world) == pytest.approx(1 / len(batch)) for p in parts)
+    with pytest.raises(ValueError, match="rank"):
+        TaskBatchSampler(SIZES, 4, rank=2, world=2)
 
 
 def test_repeats_for_reaches_the_step_floor_and_no_more_passes_than_needed():

@@ -19,7 +19,7 @@ TASKS = {"breast_lesion": (2, 2, 64, 64), "organ_cls": (2, 6), "uterine_fibroid_
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return build_model(load(["profile=smoke", "model=fmc_baseline", "model.img_size=64"]), list(TASKS))
+    return build_model(load(["profile=smoke", "model=fmc_baseline", "model.weights=null", "model.img_size=64"]), list(TASKS))
 
 
 @pytest.mark.parametrize("task_id", list(TASKS))

@@ -40,9 +40,9 @@ def test_upcycled_model_equals_dense_model() -> None:
     """build_model with MoE computes the dense DINOv3's features at init (same seed -> same ViT weights)."""
     x = torch.randn(2, 3, 32, 32)
     torch.manual_seed(0)
-    dense = build_model(load(["profile=smoke", "model.moe.enabled=false"]), ["lung", "IUGC"]).eval()
+    dense = build_model(load(["profile=smoke", "model.weights=null", "model.moe.enabled=false"]), ["lung", "IUGC"]).eval()
     torch.manual_seed(0)
-    moe = build_model(load(["profile=smoke"]), ["lung", "IUGC"]).eval()
+    moe = build_model(load(["profile=smoke", "model.weights=null"]), ["lung", "IUGC"]).eval()
     assert moe.backbone.moes
     for task_index in (0, 1):
         for a, b in zip(dense.backbone(x, task_index), moe.backbone(x, task_index)):
@@ -65,7 +65,7 @@ def test_moe_needs_a_task() -> None:
 
 def test_task_embedding_changes_routing() -> None:
     torch.manual_seed(0)
-    model = build_model(load(["profile=smoke"]), ["breast_2cls", "lung_2cls"])
+    model = build_model(load(["profile=smoke", "model.weights=null"]), ["breast_2cls", "lung_2cls"])
     x = torch.randn(4, 3, 32, 32)
 
     def counts_per_task() -> dict:
@@ -103,3 +103,26 @@ def test_aux_losses_balanced_vs_collapsed() -> None:
     assert 0.9 < spread < 1.3
     assert collapsed > 3.5  # all tokens on 2 of 8 experts: E * 2 * (1/2 * ~1/2) = 4
     assert moe.aux["z"].item() > 50  # logsumexp ~ 10.7, squared
+
+
+def test_upcycled_model_equals_dense_model_in_bf16_autocast() -> None:
+    """The bf16 path (CPU autocast, as the paper profile runs on a GPU): MoE equals dense at init within bf16 rounding,
+    and the experts compute in bf16 like the dense MLP does, forward and backward."""
+    x = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(0)
+    dense = build_model(load(["profile=smoke", "model.moe.enabled=false"]), ["lung", "IUGC"]).eval()
+    torch.manual_seed(0)
+    moe = build_model(load(["profile=smoke"]), ["lung", "IUGC"]).eval()
+    seen = []
+    hook = next(iter(moe.backbone.moes.values())).register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for task_index in (0, 1):
+            fd, fm = dense.backbone(x, task_index), moe.backbone(x, task_index)
+            for a, b in zip(fd, fm):
+                torch.testing.assert_close(b.float(), a.float(), rtol=2e-2, atol=2e-2)
+        loss = sum(f.float().square().mean() for f in moe.backbone(x, 0))
+    hook.remove()
+    assert seen and all(d == torch.bfloat16 for d in seen)
+    loss.backward()
+    moe_mod = next(iter(moe.backbone.moes.values()))
+    assert moe_mod.w_in.grad is not None and torch.isfinite(moe_mod.w_in.grad).all()

@@ -15,7 +15,7 @@ B, S = 2, 32
 
 
 def _cfg(*extra: str):
-    return load(["profile=smoke", *extra])
+    return load(["profile=smoke", "model.weights=null", *extra])
 
 
 @pytest.fixture(scope="module")

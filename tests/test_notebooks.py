@@ -9,7 +9,7 @@ from m2dino.paths import NOTEBOOKS
 NUMBERED = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ["00_study_overview", "01_data_preparation", "02_backbone_pretraining", "03_single_task",
             "04_clinical_group", "05_all_task", "06_task_aggregation", "07_data_scale", "08_moe_routing",
-            "09_guidelines"]
+            "09_guidelines", "10_task_affinity"]
 
 
 def test_notebooks_exist_and_use_the_fixed_numbering():

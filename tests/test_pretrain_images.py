@@ -25,7 +25,8 @@ def test_pretrain_streams_are_disjoint_from_every_labelled_stream(profile):
     n = int(cfg.pretrain.images_per_task)
     labelled = {tuple(np.random.SeedSequence([s, zlib.crc32(profile.encode()), zlib.crc32(t.encode()), SPLITS.index(sp),
                                               i]).generate_state(4))
-                for t, c in counts(cfg).items() for sp in SPLITS for i in range(c[sp]) for s in (0, 1, 2)}
+                for t, c in counts(cfg).items() for sp in SPLITS for i in range(c[sp])
+                for s in {0, 1, 2, int(cfg.data.seed)}}
     ours = {tuple(np.random.SeedSequence(pretrain_key(int(cfg.pretrain.seed), profile, t, i)).generate_state(4))
             for t in registry.task_ids() for i in range(n)}
     assert len(ours) == 27 * n and not ours & labelled

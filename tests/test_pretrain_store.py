@@ -84,7 +84,10 @@ def test_build_model_loads_the_inhouse_backbone_through_model_weights(cfg):
     from m2dino.model import build_model
 
     cfg.model.moe.enabled = False
-    model = build_model(cfg, ["organ_cls"])
+    with pytest.raises(ValueError, match="resolve it first"):
+        build_model(cfg, ["organ_cls"])  # a name is not a file: building never pretrains
+    model = build_model(store.with_resolved_weights(cfg), ["organ_cls"])
+    assert cfg.model.weights == store.INHOUSE  # the caller's config is left as it was
     sd = load_file(str(store.backbone_path(cfg)))  # built on first use (pretrain.auto)
     vit_sd = model.backbone.vit.state_dict()
     assert all(torch.equal(vit_sd[k], v) for k, v in sd.items())

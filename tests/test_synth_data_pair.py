@@ -6,7 +6,7 @@ import pytest
 
 from m2dino.config import load
 from m2dino.data.build import build_datasets, build_loader
-from m2dino.data.coords import to_pixels
+from m2dino.data.coords import target_to_original
 from m2dino.data.validate import validate_dataset
 from m2dino.registry import task_ids
 from m2dino.synth.generate import write_dataset
@@ -42,5 +42,5 @@ def test_loader_reads_generated_items_and_maps_targets_back_to_pixels(smoke_root
         want = [json.loads(rec.fields[f"point_{k}_xy"]) for k in range(1, len(rec.fields) + 1)]
     else:
         return
-    back = to_pixels(rec.type, item["target"], item["meta"]["orig_size"]).numpy()
+    back = target_to_original(rec.type, item["target"], item["meta"]["orig_size"])
     np.testing.assert_allclose(back, np.asarray(want, dtype=float).reshape(back.shape), atol=1e-3)

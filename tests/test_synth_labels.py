@@ -116,3 +116,20 @@ def test_lung_b_lines_are_vertical_and_a_lines_horizontal() -> None:
             vals.append(img.mean(0).std() / (img.mean(1).std() + 1e-6))  # column profile vs row profile
         return float(np.mean(vals))
     assert anisotropy("B") > 1.5 * anisotropy("A")
+
+
+@pytest.mark.parametrize("kind", ["linear", "convex", "phased"])
+def test_depth_band_bounding_box_holds_every_pixel_of_the_band(kind: str) -> None:
+    """Scene.paint evaluates a DepthBand only inside its bounding box, so the box must never cut the band."""
+    from m2dino.synth.scene import DepthBand, Scene, SOFT
+
+    rng = np.random.default_rng(0)
+    for n in (32, 64, 128):
+        g = geometry(kind, n).grid()
+        for _ in range(40):
+            d0 = rng.uniform(-0.2, 1.1)
+            band = DepthBand(kind, d0, d0 + rng.uniform(0.01, 0.6), (rng.uniform(0, 0.05), rng.uniform(0.3, 2),
+                                                                     rng.uniform(0, 6.3)))
+            scene = Scene(kind)
+            scene.add(band, SOFT)
+            np.testing.assert_array_equal(scene.paint(g) == 1, band(g))

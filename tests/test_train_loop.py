@@ -10,7 +10,26 @@ from m2dino.config import load
 from m2dino.train import checkpoint
 from m2dino.train.loop import NonFiniteLossError, fit
 from m2dino.train.optim import build_optimizer, build_scheduler, param_groups
+from torch.utils.data import Dataset
+
+from m2dino.data.build import build_loader
+from m2dino.data.sampling import epoch_plan, item_seed
 from train_standins import TASKS, TinyModel, tiny_data
+
+
+class Augmented(Dataset):
+    """A stand-in whose items draw from torch's global RNG, as torchvision's random transforms do."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.base[i])
+        item["image"] = item["image"] + 0.5 * torch.randn_like(item["image"])
+        return item
 
 
 def _cfg(tmp_path, *extra):
@@ -94,6 +113,39 @@ def test_moe_expert_biases_get_no_weight_decay_like_dense_biases():
                for p in g["params"]}
     assert any(".mlp." in n for n in decayed)  # expert weight matrices still decay
     assert not [n for n in decayed if n.endswith((".b_in", ".b_out", ".bias"))]
+
+
+def test_the_loader_yields_the_plan_with_per_image_augmentation_in_any_worker(tmp_path):
+    cfg = _cfg(tmp_path, "data.num_workers=2")
+    train = {t: Augmented(d) for t, d in tiny_data(cfg, TASKS)[0].items()}
+    loader = build_loader(cfg, train, train=True)
+    loader.batch_sampler.set_epoch(1)
+    plan = epoch_plan({t: len(d) for t, d in train.items()}, 4, str(cfg.train.sampler), float(cfg.train.temperature),
+                      int(cfg.seed), 1)
+    state = torch.get_rng_state()
+    batches = list(loader)
+    assert torch.equal(torch.get_rng_state(), state)  # the loader leaves the caller's RNG (dropout) alone
+    assert [(b["task_id"], [m["index"] for m in b["meta"]]) for b in batches] == plan
+    for b, (t, idx) in zip(batches, plan):  # each image augmented under its own (seed, epoch, task, index) seed
+        for img, i in zip(b["image"], idx):
+            torch.manual_seed(item_seed(int(cfg.seed), 1, t, i))
+            assert torch.equal(img, train[t][i]["image"])
+
+
+def test_training_is_byte_identical_with_and_without_loader_workers(tmp_path):
+    out = {}
+    for workers in (0, 2):
+        d = tmp_path / f"w{workers}"
+        d.mkdir()
+        cfg = _cfg(d, "train.epochs=2", f"data.num_workers={workers}")
+        train, val, _ = tiny_data(cfg, TASKS)
+        torch.manual_seed(0)
+        fit(TinyModel(TASKS), {t: Augmented(ds) for t, ds in train.items()}, val, cfg, d, torch.device("cpu"),
+            progress=False)  # dropout draws from the global RNG between the loader's items
+        out[workers] = checkpoint.load(d / "last.pt")["model"], (d / "train_log.csv").read_bytes()
+    assert out[0][1] == out[2][1]
+    for k, v in out[0][0].items():
+        assert torch.equal(v, out[2][0][k]), k
 
 
 def test_step_floor_gives_a_small_unit_more_passes_and_a_large_one_none(tmp_path):

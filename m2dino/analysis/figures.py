@@ -17,6 +17,7 @@ from m2dino.analysis.transfer import classify
 from m2dino.registry import TASK_TYPES, all_tasks
 
 FIGURE_NAMES = {
+    "delta_s_vs_ts": "per-task Δs of CG and AU against TS (headroom scale), two-stage 95% CIs, coloured by Holm",
     "task_change_vs_ts": "per-task change of CG and AU against TS, with paired-bootstrap 95% CIs",
     "group_change_vs_ts": "mean change against TS per clinical group",
     "type_change_vs_ts": "mean change against TS per task type, and Δm",
@@ -37,6 +38,44 @@ def _caption(fig: plt.Figure, *lines: str) -> None:
 
 def _color(comparison: str, i: int) -> str:
     return COLORS.get(comparison.split(" ")[0], f"C{i}") if comparison.split(" ")[-1] == "TS" else f"C{i}"
+
+
+TRANSFER_COLORS = {"negative": "tab:red", "positive": "tab:green", "neutral": "0.55", "no interval": "0.8"}
+
+
+def plot_delta_s(table: pd.DataFrame, label: str) -> plt.Figure:
+    """Δs per task (one panel per comparison) with two-stage 95% intervals, coloured by negative / positive transfer
+    after Holm's correction over the comparison's tasks; tasks ordered by clinical group and type. One experiment
+    at a time (the main and data-scale experiments are never mixed)."""
+    if table["experiment"].nunique() != 1:
+        raise ValueError(f"plot_delta_s draws one experiment, got {sorted(table['experiment'].unique())}")
+    comps = list(dict.fromkeys(table["comparison"]))
+    order = [t.id for t in sorted(all_tasks(), key=lambda t: (t.group, t.type)) if t.id in set(table["task"])]
+    fig, axes = plt.subplots(1, len(comps), figsize=(3.6 * len(comps) + 2.4, 0.26 * len(order) + 1.8),
+                             sharey=True, squeeze=False)
+    y = np.arange(len(order))
+    for ax, comp in zip(axes[0], comps):
+        d = table[table["comparison"] == comp].set_index("task").reindex(order)
+        for kind, col in TRANSFER_COLORS.items():
+            m = (d["transfer"] == kind).to_numpy()
+            if not m.any():
+                continue
+            err = np.vstack([d["delta_s"][m] - d["ci_low"][m], d["ci_high"][m] - d["delta_s"][m]])
+            ax.errorbar(d["delta_s"][m], y[m], xerr=np.where(np.isfinite(err), err, 0), fmt="o", ms=3.5,
+                        color=col, ecolor=col, elinewidth=0.9, label=kind)
+        ax.axvline(0, color="k", lw=0.6)
+        ax.set_title(comp, fontsize=9)
+        ax.set_xlabel("Δs = s_paradigm − s_TS (headroom score)", fontsize=8)
+        ax.legend(fontsize=6, loc="lower left")
+    groups = [next(t.group for t in all_tasks() if t.id == k) for k in order]
+    axes[0][0].set_yticks(y, [f"{k} ({g})" for k, g in zip(order, groups)], fontsize=7)
+    axes[0][0].invert_yaxis()
+    fig.suptitle("Per-task Δs against TS, coloured by transfer after Holm", fontsize=9)
+    _caption(fig, f"Ours: {label}. s = (M − M_trivial)/(M_perfect − M_trivial) (MRE: 1 − MRE/MRE_trivial); dots: "
+                  "mean over seeds; whiskers: two-stage bootstrap 95% interval (seeds, then test images); colour: "
+                  "Holm-adjusted p < 0.05 over the comparison's tasks.")
+    fig.tight_layout()
+    return fig
 
 
 def plot_change_bars(changes: pd.DataFrame, title: str, label: str) -> plt.Figure:
@@ -206,7 +245,7 @@ def plot_guideline(guideline: pd.DataFrame, verdicts: pd.DataFrame, label: str) 
     ax.set_yticks(np.arange(len(scales)) + 0.5, scales, fontsize=7)
     ax.set_title("Derived guideline: paradigm with the best mean change vs TS", fontsize=9)
     axt.axis("off")
-    lines = [f"{r.source} {r.study_says}\n    → ours: {r.verdict.upper()}" for r in verdicts.itertuples()]
+    lines = [f"[{r.grade}] {r.study_says} ({r.claim})\n    → ours: {r.verdict.upper()}" for r in verdicts.itertuples()]
     axt.text(0, 1, "\n".join(lines), va="top", fontsize=6.5, wrap=True)
     axt.set_title("The study's findings and guideline vs our measurements", fontsize=9)
     _caption(fig, f"Ours: {label}. Evidence 'clear': the best paradigm's 95% CI (bootstrap over tasks) excludes 0; "

@@ -8,10 +8,13 @@ import pandas as pd
 
 from m2dino.analysis.change import REF_PARADIGM, RunSet, aggregate, compare_per_seed, seed_average, task_changes
 from m2dino.analysis.delta_m import delta_m, delta_m_table
-from m2dino.analysis.guidelines import compare_with_study, derive_guideline
+from m2dino.analysis.delta_s import aggregate as aggregate_s
+from m2dino.analysis.delta_s import beats_table, delta_s_task_csv, family_of, task_table, two_stage
+from m2dino.analysis.guidelines import derive_guideline, scale_groups
 from m2dino.analysis.study import side_by_side
 from m2dino.analysis.tidy import provenance
 from m2dino.analysis.transfer import count_negative
+from m2dino.analysis.verdicts import verdict_table
 
 # Other experiments compared against the main experiment's TS runs, when present.
 SIDE_EXPERIMENTS = {"ablation_dense": "all", "fmc_baseline": "all"}
@@ -45,11 +48,49 @@ def side_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def headroom_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True,
+                    profile: str | None = None) -> dict[str, pd.DataFrame]:
+    """The primary tables on the headroom scale: ``beats_trivial`` (TS against the trivial predictor, per task and
+    seed), ``delta_s_task`` / ``_group`` / ``_type`` / ``_all`` (Δs with two-stage intervals, per experiment family)
+    and ``verdicts`` (each claim from its own experiment). ``n_boot`` resamples; ``bootstrap=False``: points only."""
+    profile = profile or str(tidy["profile"].iloc[0])
+    rich, scarce = scale_groups(profile)
+    out: dict[str, pd.DataFrame] = {}
+    families = {f for f in map(family_of, tidy["experiment"].unique()) if f in ("main", "data_scale")}
+    evidence, beats_parts = {}, []
+    for fam in sorted(families):
+        exps = sorted(e for e in tidy["experiment"].unique() if family_of(e) == fam)
+        have = set(tidy.loc[tidy["experiment"].isin(exps), "paradigm"])
+        if REF_PARADIGM not in have or not have & {"clinical", "all"}:
+            continue
+        evidence[fam] = two_stage(tidy, fam, n_boot=n_boot, bootstrap=bootstrap)
+        if bootstrap:
+            beats_parts += [beats_table(tidy, e, n_boot=n_boot) for e in exps
+                            if ((tidy["experiment"] == e) & (tidy["paradigm"] == REF_PARADIGM)).any()]
+    beats = pd.concat(beats_parts, ignore_index=True) if beats_parts else None
+    if beats is not None:
+        out["beats_trivial"] = beats
+    if evidence:
+        out["delta_s_task"] = delta_s_task_csv(pd.concat([task_table(ev, beats) for ev in evidence.values()],
+                                                         ignore_index=True))
+        for name, by in (("delta_s_group", "group"), ("delta_s_type", "type"), ("delta_s_all", None)):
+            out[name] = pd.concat([aggregate_s(ev, by) for ev in evidence.values()], ignore_index=True)
+    out["verdicts"] = verdict_table(evidence.get("main"), evidence.get("data_scale"), rich, scarce, beats,
+                                    provenance(tidy))
+    return out
+
+
 def build_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> dict[str, pd.DataFrame]:
-    """Every table the report prints; tables whose runs are missing are left out (``notes`` says which)."""
+    """Every table the report prints; tables whose runs are missing are left out (``notes`` says which). The
+    headroom tables (:func:`headroom_tables`) are primary; the relative changes (``task_change``, ``delta_m``, ...)
+    are secondary."""
     label = provenance(tidy)
     tables: dict[str, pd.DataFrame] = {"tidy": tidy.drop(columns=["run_dir"])}
+    tables.update(headroom_tables(tidy, n_boot=n_boot, bootstrap=bootstrap))
     notes = []
+    if "beats_trivial" not in tables:
+        notes.append("beats_trivial: no bootstrap (n_boot=0) or no TS runs, so no interval against the trivial "
+                     "predictor")
     main = tidy[tidy["experiment"] == "main"]
     have = set(main["paradigm"])
     if REF_PARADIGM in have and have & {"clinical", "all"}:
@@ -84,8 +125,7 @@ def build_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True)
         extra = [ds[ds["experiment"] != "main"]] if len(ds) else []
         evidence = pd.concat([tables["task_change"], *extra], ignore_index=True)
     if len(evidence):
-        tables["guideline"] = derive_guideline(evidence, n_boot=n_boot)
-        tables["guideline_vs_study"] = compare_with_study(evidence, label, n_boot=n_boot)
+        tables["guideline"] = derive_guideline(evidence, *scale_groups(str(tidy["profile"].iloc[0])), n_boot=n_boot)
     tables["notes"] = pd.DataFrame({"note": [f"data: {label}"] + notes})
     return tables
 

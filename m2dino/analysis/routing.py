@@ -10,11 +10,14 @@ import pandas as pd
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import jensenshannon, squareform
 
+from m2dino import provenance
+
 
 def load_routing(run_dir: Path) -> pd.DataFrame:
     """Expert usage of one run: rows (task, block, expert, tokens, share), share = fraction of the task's tokens in
     that block routed to the expert (summing to top-k per block under top-k routing, normalised to 1 here)."""
     path = Path(run_dir) / "routing.json"
+    provenance.note_run(run_dir)  # figures saved later name the runs they read
     if not path.exists():
         raise FileNotFoundError(f"{path}: no routing statistics (a dense model, or a run that predates them)")
     try:

@@ -1,4 +1,4 @@
-"""What the study reports, as data, each number with its source grade (../../shared/paper.md, copied here):
+"""What the study reports, as data, each number with its source grade (docs/study.md):
 [A] the abstract (reliable), [C] the FMC_UIA challenge baseline (reliable), [S] a second-hand summary of the full paper
 (plausible, unverified — shown as such). Nothing here is computed; the tests check the numbers' internal consistency.
 """
@@ -56,7 +56,7 @@ DATA_SCARCE_GROUPS = ("breast",)     # named data-scarce by the study [S]
 
 @dataclass(frozen=True)
 class StudyClaim:
-    """A qualitative finding or guideline of the study, with the test m2dino.analysis.guidelines applies to it."""
+    """A qualitative finding or guideline of the study; its declared test is in m2dino.analysis.verdicts.PROTOCOL."""
 
     key: str
     text: str

@@ -1,5 +1,5 @@
 """One tidy table over every run under ``results/<profile>/``: a row per experiment, paradigm, unit, group, task,
-seed and metric, read from the run folders' ``metrics.csv`` (layout in ../../README.md and notes/common.md).
+seed and metric, read from the run folders' ``metrics.csv`` (docs/run-folder.md).
 
 A run folder is ``<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/``; ``<experiment>`` may span several folder
 levels (``data_scale/frac0.25``) and is ``main`` when absent. Only finished runs count: the trainer writes ``DONE``
@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from m2dino.provenance import note_run
 from m2dino.registry import get_task
 
 PARADIGMS = ("single", "clinical", "all")
@@ -47,6 +48,7 @@ def run_dirs(profile_root: Path) -> list[Path]:
 def read_metrics(run_dir: Path, profile_root: Path) -> pd.DataFrame:
     """One run's ``metrics.csv`` with ``experiment``, ``run_dir``, ``primary`` and ``direction`` added."""
     path = Path(run_dir) / "metrics.csv"
+    note_run(run_dir)  # figures saved later name the runs they read
     try:
         df = pd.read_csv(path)
     except Exception as e:  # noqa: BLE001 - any parse failure is reported with the file
@@ -102,9 +104,14 @@ def primary_table(tidy: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def read_per_image(run_dir: Path, task: str) -> pd.DataFrame:
-    """The per-image table of one task from a run's ``per_image.csv``."""
-    path = Path(run_dir) / "per_image.csv"
+PER_IMAGE, PER_IMAGE_TRIVIAL = "per_image.csv", "per_image_trivial.csv"
+
+
+def read_per_image(run_dir: Path, task: str, name: str = PER_IMAGE) -> pd.DataFrame:
+    """The per-image table of one task from a run's ``per_image.csv`` (or, with ``name=PER_IMAGE_TRIVIAL``, the
+    trivial predictor's scores on the same images)."""
+    path = Path(run_dir) / name
+    note_run(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no per-image table (needed for paired bootstrap CIs)")
     df = pd.read_csv(path)

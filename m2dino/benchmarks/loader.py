@@ -1,5 +1,9 @@
 """Does data loading keep up with training? Images/s the loader delivers vs images/s a training step consumes.
 
+The loader is the one training reads (:func:`m2dino.data.build.build_loader`, as ``m2dino.train.loop.fit`` builds
+it: the epoch plan of the sampler, per-image augmentation seeds, ``data.num_workers`` processes), measured over one
+whole epoch with the profile's ``data.num_workers`` and, for comparison, with 0 and 2 workers (cached images).
+
 Uses the profile's dataset (``m2dino.paths.data_root(cfg)``) when it exists; otherwise writes a stand-in of the
 profile's size in a temporary folder: every task, max(min_per_task, scale * n_train) training images, grayscale
 noise PNGs at twice the model's input side (so decoding and resizing cost something). Goal: ratio >= 3.
@@ -63,13 +67,12 @@ def _epoch_rate(loader) -> tuple[float, int]:
     return n / (time.perf_counter() - t0), n
 
 
-def _train_rate(cfg: DictConfig, task_ids: list[str], batches: list[dict]) -> float | None:
-    try:
-        from m2dino.model import build_model
-    except ImportError:
-        return None
+def _train_rate(cfg: DictConfig, task_ids: list[str], batches: list[dict]) -> float:
+    from m2dino.model import build_model
+    from m2dino.pretrain.store import with_resolved_weights
+
     torch.manual_seed(0)
-    model = build_model(cfg, task_ids)
+    model = build_model(with_resolved_weights(cfg), task_ids)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
@@ -115,6 +118,13 @@ def run(cfg: DictConfig) -> dict:
             res[f"{'cached' if cached else 'uncached'}_setup_s"] = round(setup, 2)
         res["train_images"] = n
         res["num_workers"] = int(cfg.data.num_workers)
+        cfg.data.cache_in_memory = True
+        ds = build_datasets(cfg, task_ids, "train", validate=False)
+        profile_workers = int(cfg.data.num_workers)
+        for workers in sorted({0, 2} - {profile_workers}):
+            cfg.data.num_workers = workers
+            res[f"loader_images_per_s_cached_workers{workers}"] = round(_epoch_rate(build_loader(cfg, ds, True))[0], 1)
+        cfg.data.num_workers = profile_workers
         res["loader_images_per_s_cached"] = round(rates[True], 1)
         res["loader_images_per_s_uncached"] = round(rates[False], 1)
         cfg.data.cache_in_memory = True
@@ -122,10 +132,10 @@ def run(cfg: DictConfig) -> dict:
         loader = build_loader(cfg, ds, train=True)
         loader.batch_sampler.set_epoch(0)
         batches = [b for b, _ in zip(loader, range(12))]
-    train = _train_rate(cfg, task_ids, batches)
-    if train is None:
-        res["train_images_per_s"] = "m2dino.model not available"
-        return res
+    from m2dino.pretrain.loop import torch_threads
+
+    with torch_threads(cfg.train.get("threads")):  # the thread count training runs with
+        train = _train_rate(cfg, task_ids, batches)
     res["train_images_per_s"] = round(train, 1)
     res["ratio_loader_to_training"] = round(rates[profile_cached] / train, 2)  # with the profile's caching
     res["ratio_loader_to_training_cached"] = round(rates[True] / train, 2)

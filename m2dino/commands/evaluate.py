@@ -41,7 +41,7 @@ def tasks_with_predictions(pred_dir: Path, truth: dict[str, list[dict]]) -> list
 def main(argv: list[str]) -> int:
     from m2dino.metrics import score_submission
     from m2dino.paths import data_root
-    from m2dino.train.truth import truth_records
+    from m2dino.data.truth import truth_records
 
     cfg = load(argv)
     if not cfg.predictions:

@@ -4,7 +4,7 @@
 
 Uses the run's best checkpoint and its config (model, input size); ``data.root`` may point at any dataset in the
 FMC_UIA layout, e.g. the real release (``split=val``: its test set is hidden). Predictions are in original-image
-pixels: masks as PNGs at ``OUT/<mask_path>``, the other types as JSON records (../shared/data-layout.md). Score them
+pixels: masks as PNGs at ``OUT/<mask_path>``, the other types as JSON records (docs/challenge-layout.md). Score them
 with ``python -m m2dino evaluate data.root=DIR predictions=OUT``.
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ def main(argv: list[str]) -> int:
     from m2dino.paths import data_root
     from m2dino.train import checkpoint
     from m2dino.train.evaluation import predict
-    from m2dino.train.run import default_model, resolve_device
+    from m2dino.model import build_model
+    from m2dino.train.run import resolve_device
 
     cfg = load(argv)
     if not cfg.run or not cfg.out:
@@ -38,13 +39,13 @@ def main(argv: list[str]) -> int:
     rc = OmegaConf.load(run / "config.yaml")
     # the dataset given on the command line, else the run's own (not this command's default profile's)
     rc.data.root = str(data_root(cfg) if cfg.data.get("root") else data_root(rc))
-    rc.model.weights = None  # best.pt holds every weight: never rebuild a backbone only to overwrite it
+    rc.model.weights = None  # best.pt holds every weight, so the model starts from nothing and loads it
     tasks = list(rc.tasks)
     from m2dino.data.build import build_datasets
 
     datasets = build_datasets(rc, tasks, str(cfg.split), train=False)
     device = resolve_device(rc)
-    model = default_model(rc, tasks).to(device)
+    model = build_model(rc, tasks).to(device)
     model.load_state_dict(checkpoint.load(run / "best.pt", device)["model"])
     n = 0
     with SubmissionWriter(out) as writer:

@@ -1,9 +1,11 @@
 """Print the study's main tables from one profile's runs and write them as CSV to ``results/<profile>/tables/``.
 
-Usage: ``python -m m2dino report profile=demo [n_boot=1000]`` (``n_boot=0``: point changes only, no intervals). Reads every run folder under ``results/<profile>/``
-(``results_dir=`` moves the root); tables whose runs are missing are listed, not faked. Changes are relative changes of
-each task's primary metric against TS in percent (positive = better, MRE inverted) with paired bootstrap 95% CIs over
-test images; Δm follows ``m2dino.analysis.delta_m.CONVENTION``.
+Usage: ``python -m m2dino report profile=demo [n_boot=1000]`` (``n_boot=0``: point estimates only, no intervals).
+Reads every run folder under ``results/<profile>/`` (``results_dir=`` moves the root); tables whose runs are missing
+are listed, not faked. Primary: ``beats_trivial.csv`` (TS against the trivial predictor per task and seed),
+``delta_s_task.csv`` (Δs on the headroom scale with two-stage seed x image intervals and Holm), and ``verdicts.csv``
+(each claim of the study by its declared test; docs/analysis.md). Secondary: relative changes in % and Δm
+(``m2dino.analysis.delta_m.CONVENTION``).
 """
 from __future__ import annotations
 
@@ -18,13 +20,18 @@ from m2dino.analysis.tidy import NoResultsError, tidy_results
 from m2dino.config import load
 from m2dino.paths import results_dir
 
-HELP = "print the main tables (change vs TS, Δm, negative transfer, guideline) and write them as CSV"
-SHOWN = {"task_change": ["comparison", "task", "group", "type", "change", "ci_low", "ci_high", "n_seeds"],
+HELP = "print the main tables (beats trivial, Δs vs TS, verdicts, relative change, Δm) and write them as CSV"
+SHOWN = {"delta_s_task": ["experiment", "comparison", "task", "group", "type", "s_ts", "s_paradigm", "delta_s", "ci_low",
+                          "ci_high", "p_holm", "transfer"],
+         "delta_s_all": ["experiment", "comparison", "n_tasks", "delta_s", "ci_low", "ci_high", "mde", "n_seeds"],
+         "delta_s_type": ["experiment", "comparison", "type", "n_tasks", "delta_s", "ci_low", "ci_high"],
+         "verdicts": ["claim", "grade", "experiment", "estimate", "ci_low", "ci_high", "mde", "verdict"],
+         "task_change": ["comparison", "task", "group", "type", "change", "ci_low", "ci_high", "n_seeds"],
          "group_change": None, "type_change": None, "delta_m": None, "delta_m_by_type": None,
          "negative_transfer_by_type": None, "study_vs_ours": ["what", "task", "group", "paradigm_label", "study",
                                                               "study_unit", "study_source", "ours", "ours_unit"],
          "ablation_baseline_delta_m": None, "guideline": ["scale", "type", "n_tasks", "recommended", "evidence"],
-         "guideline_vs_study": ["claim", "source", "verdict", "reason"], "notes": None}
+         "notes": None}
 
 
 def pop_option(argv: list[str], key: str, default: str) -> tuple[str, list[str]]:

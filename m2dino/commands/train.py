@@ -3,6 +3,7 @@
     python -m m2dino train paradigm=single|clinical|all grouping=clinical seed=0 profile=demo
     python -m m2dino train paradigm=clinical unit=breast            # one group
     python -m m2dino train paradigm=single tasks=[breast_lesion]    # one task
+    torchrun --nproc_per_node=4 -m m2dino train paradigm=all profile=paper   # one run on 4 GPUs (DDP)
 
 The dataset is validated first (``m2dino.data.validate``); training refuses to start on any error. Finished runs with
 the same config are reused, interrupted ones resume from their ``last.pt``. Runs go to
@@ -22,6 +23,7 @@ def main(argv: list[str]) -> int:
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root
+    from m2dino.train.ddp import distributed
     from m2dino.train.paradigms import collect_metrics, run_paradigm
     from m2dino.train.report import result_table, show_table
 
@@ -41,7 +43,12 @@ def main(argv: list[str]) -> int:
     except DataError as e:
         print(f"train: {e}", file=sys.stderr)
         return 1
-    paths = run_paradigm(cfg)
+    with distributed() as (rank, world):
+        paths = run_paradigm(cfg, progress=rank == 0)
+    if rank != 0:
+        return 0
+    if world > 1:
+        print(f"{len(paths)} run(s) on {world} processes")
     table = result_table(collect_metrics(paths), cfg.paradigm.name)
     print(show_table(table).to_string(index=False))
     print(f"\n{len(paths)} run(s) of paradigm {cfg.paradigm.name!r}, seed {cfg.seed}:", *paths, sep="\n  ")

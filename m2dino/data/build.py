@@ -1,17 +1,22 @@
-"""What the trainer calls: datasets of a split for some tasks (validated first), and their one-task-batch loader."""
+"""What the trainer calls: datasets of a split for some tasks (validated first), and their one-task-batch loader.
+
+Training reads its data only through :func:`build_loader`, so ``data.num_workers`` decodes and augments in worker
+processes with results identical to loading in the main process (each image's augmentation is seeded per item).
+"""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from m2dino.data import layout
 from m2dino.data.dataset import TaskDataset, collate_one_task
 from m2dino.data.errors import DataError
-from m2dino.data.sampling import TaskBatchSampler
+from m2dino.data.sampling import PlanKey, TaskBatchSampler, repeats_for
 from m2dino.data.transforms import AugmentConfig
 from m2dino.data.validate import raise_if_invalid
 from m2dino.paths import data_root
@@ -47,21 +52,57 @@ def build_datasets(cfg: DictConfig, task_ids: Sequence[str], split: str, train: 
     return out
 
 
-def build_loader(cfg: DictConfig, datasets: dict[str, TaskDataset], train: bool, batch_size: int | None = None,
-                 seed: int | None = None) -> DataLoader:
-    """A DataLoader of one-task batches over ``datasets``.
+class PlannedItems(Dataset):
+    """The per-task datasets behind one loader, indexed by :class:`PlanKey`: returns (key, item).
 
-    Training: the fixed-exposure plan of ``cfg.train.sampler``; call ``loader.batch_sampler.set_epoch(epoch)`` before
-    each epoch. Evaluation (``train=False``): each task's images in order, task after task.
+    An item with an augmentation seed is drawn under that seed in a forked global RNG, so the augmentation is the
+    same in any process and the caller's RNG stream (dropout, init) is left as it was.
+    """
+
+    def __init__(self, datasets: Mapping[str, Dataset]) -> None:
+        self.datasets = dict(datasets)
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets.values())  # type: ignore[arg-type]
+
+    def __getitem__(self, key: PlanKey) -> tuple[PlanKey, dict[str, Any]]:
+        ds = self.datasets[key.task]
+        if key.aug_seed is None:
+            return key, ds[key.index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(key.aug_seed)
+            return key, ds[key.index]
+
+
+def collate_planned(pairs: list[tuple[PlanKey, dict[str, Any]]]) -> dict[str, Any]:
+    """One task's batch (:func:`collate_one_task`) plus ``share``, the factor on this rank's mean loss."""
+    keys = [k for k, _ in pairs]
+    batch = collate_one_task([it for _, it in pairs])
+    if batch["task_id"] != keys[0].task:
+        raise ValueError(f"the dataset of task {keys[0].task!r} returned items of task {batch['task_id']!r}")
+    batch["share"] = keys[0].share
+    return batch
+
+
+def build_loader(cfg: DictConfig, datasets: Mapping[str, Dataset], train: bool, batch_size: int | None = None,
+                 seed: int | None = None, rank: int = 0, world: int = 1) -> DataLoader:
+    """A DataLoader of one-task batches over ``datasets`` (task id -> dataset), the one path training reads.
+
+    Training: the fixed-exposure plan of ``cfg.train.sampler``, this rank's share of each batch; call
+    ``loader.batch_sampler.set_epoch(epoch)`` before each epoch. Evaluation (``train=False``): each task's images in
+    order, task after task. Batches are dicts with ``task_id``, ``image``, ``target``, ``meta`` and ``share``.
     """
     seed = int(cfg.seed if seed is None else seed)
-    sampler = TaskBatchSampler({t: len(d) for t, d in datasets.items()}, int(batch_size or cfg.train.batch_size),
-                               mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature), seed=seed,
-                               shuffle=train)
+    sizes, bs = {t: len(d) for t, d in datasets.items()}, int(batch_size or cfg.train.batch_size)
+    # the step floor (train.min_steps): a training unit with too few steps makes several passes per epoch
+    repeats = repeats_for(sizes, bs, int(cfg.train.epochs), int(cfg.train.get("min_steps", 0) or 0)) if train else 1
+    sampler = TaskBatchSampler(sizes, bs, mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature),
+                               seed=seed, shuffle=train, rank=rank, world=world, repeats=repeats)
     workers = int(cfg.data.num_workers)
     device = str(cfg.profile.get("device", "cpu"))
     pin = torch.cuda.is_available() and device != "cpu"
-    return DataLoader(ConcatDataset(list(datasets.values())), batch_sampler=sampler, collate_fn=collate_one_task,
+    # the generator only seeds the workers' base RNG (overridden per item); it keeps the global RNG untouched
+    return DataLoader(PlannedItems(datasets), batch_sampler=sampler, collate_fn=collate_planned,
                       num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
                       generator=torch.Generator().manual_seed(seed),
                       prefetch_factor=4 if workers > 0 else None)

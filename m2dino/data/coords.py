@@ -1,32 +1,57 @@
-"""Map model outputs (normalised to the model input) back to original-image pixels, where metrics are computed.
+"""Map model outputs and targets (normalised to the model input) back to original-image pixels, where metrics are
+computed. The one rule for prediction to pixels; training evaluation, ``predict`` and the trivial predictor use it.
 
 The input is the whole image resized to a square (:mod:`m2dino.data.transforms`), so a normalised coordinate is the
-same fraction of the original image: x_px = x * W0, y_px = y * H0.
+same fraction of the original image: x_px = x * W0, y_px = y * H0 (docs/data-contract.md).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 
-def to_pixels(task_type: str, pred: torch.Tensor, orig_size: tuple[int, int]) -> torch.Tensor:
-    """One image's prediction in original pixels.
+def pixel_scale(orig_size) -> np.ndarray:
+    """(W0, H0) of ``orig_size`` = (H0, W0): multiplies normalised (x, y) into pixels."""
+    h0, w0 = (int(v) for v in orig_size)
+    return np.array([w0, h0], dtype=np.float64)
 
-    Args:
-        task_type: segmentation, classification, detection or regression.
-        pred: seg: logits [C, H, W] or class mask [H, W] at input size; cls: probabilities [C] (returned as is);
-            det: box [4] xyxy in [0, 1]; reg: keypoints [K, 2] xy in [0, 1].
-        orig_size: (H0, W0) from the item's meta.
+
+def to_original(task_type: str, out: torch.Tensor, orig_size) -> np.ndarray:
+    """One image's model output as the metric code wants it, in the original image's pixels.
+
+    seg: logits [C,H,W] -> int mask [H0,W0] (argmax, then nearest resize); cls: logits [C] -> probs [C];
+    det: box [4] in [0,1] -> pixels xyxy; reg: points [K,2] in [0,1] -> pixels xy.
     """
-    h0, w0 = int(orig_size[0]), int(orig_size[1])
+    out = out.detach().float().cpu()
     if task_type == "segmentation":
-        if pred.ndim == 3:  # logits: upsample the scores, then take the class (smoother than resizing labels)
-            up = F.interpolate(pred[None].float(), size=(h0, w0), mode="bilinear", align_corners=False)[0]
-            return up.argmax(0)
-        return F.interpolate(pred[None, None].float(), size=(h0, w0), mode="nearest")[0, 0].to(torch.int64)
+        h0, w0 = (int(v) for v in orig_size)
+        mask = out.argmax(0)[None, None].float()
+        return F.interpolate(mask, size=(h0, w0), mode="nearest")[0, 0].to(torch.int64).numpy()
     if task_type == "classification":
-        return pred
-    scale = torch.tensor([w0, h0], dtype=torch.float32, device=pred.device)
+        return out.softmax(-1).numpy().astype(np.float64)
     if task_type == "detection":
-        return pred.float() * scale.repeat(2)
-    return pred.float() * scale
+        return out.numpy().astype(np.float64).clip(0, 1) * np.tile(pixel_scale(orig_size), 2)
+    if task_type == "regression":
+        return out.numpy().astype(np.float64).reshape(-1, 2) * pixel_scale(orig_size)
+    raise ValueError(f"unknown task type {task_type!r}")
+
+
+def target_to_original(task_type: str, target: torch.Tensor, orig_size) -> np.ndarray | int:
+    """A dataset target (model resolution, normalised coordinates) mapped to original pixels.
+
+    Exact for labels, boxes and points; for masks, a nearest resize of the resized mask, which is exact only when the
+    dataset did not resize (``m2dino.data.truth`` reads the true original mask from the dataset's records).
+    """
+    target = torch.as_tensor(target)
+    if task_type == "segmentation":
+        h0, w0 = (int(v) for v in orig_size)
+        if tuple(target.shape[-2:]) == (h0, w0):
+            return target.to(torch.int64).numpy()
+        m = F.interpolate(target[None, None].float(), size=(h0, w0), mode="nearest")[0, 0]
+        return m.to(torch.int64).numpy()
+    if task_type == "classification":
+        return int(target)
+    if task_type == "detection":
+        return target.double().numpy() * np.tile(pixel_scale(orig_size), 2)
+    return target.double().numpy().reshape(-1, 2) * pixel_scale(orig_size)

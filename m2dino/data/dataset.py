@@ -1,4 +1,4 @@
-"""One torch Dataset per task, returning the item contract (../notes/common.md), and the one-task collate."""
+"""One torch Dataset per task, returning the item contract (docs/data-contract.md), and the one-task collate."""
 from __future__ import annotations
 
 import math

@@ -1,6 +1,6 @@
 """Read a dataset root into records, one per image: the FMC_UIA challenge layout or the simple per-task layout.
 
-Challenge layout (../shared/data-layout.md)::
+Challenge layout (docs/challenge-layout.md)::
 
     ROOT/<split>/csv_files/*.csv     rows: task_id, task_name, num_classes, image_path, + the task type's columns
     paths in a CSV are relative to the CSV's folder

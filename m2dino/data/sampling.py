@@ -9,12 +9,19 @@ with batches left, with probability
 - ``proportional``: proportional to its remaining batches (a uniformly shuffled sequence of all the epoch's batches);
 - ``uniform``: equal for every task with batches left (small tasks finish early in the epoch);
 - ``temperature``: proportional to n_task^(1/T) (T=1 favours large tasks, large T approaches uniform).
+
+Training reads the plan through a DataLoader (:func:`m2dino.data.build.build_loader`): :class:`TaskBatchSampler`
+yields, batch by batch, :class:`PlanKey` s naming the task, the image and the seed of its augmentation. The seed comes
+from (seed, epoch, task, image), so an image's augmentation is the same whether it is loaded in the main process or
+in any DataLoader worker, and does not touch the global RNG that dropout draws from. Under DDP the sampler gives each
+rank its contiguous share of every global batch (:func:`shard`).
 """
 from __future__ import annotations
 
 import math
 import zlib
 from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -78,36 +85,71 @@ def epoch_plan(sizes: Mapping[str, int], batch_size: int, mode: str = "proportio
     return plan
 
 
+def item_seed(seed: int, epoch: int, task_id: str, index: int) -> int:
+    """The augmentation seed of one image in one epoch: independent of process, worker and batch neighbours."""
+    return int(np.random.SeedSequence([seed, epoch, _task_seed(task_id), index]).generate_state(1, np.uint64)[0]
+               >> np.uint64(1))
+
+
+def shard(idx: list[int], rank: int, world: int) -> tuple[list[int], float]:
+    """This rank's contiguous share of a global batch, and the factor on its mean loss that makes DDP's average of
+    the ranks' gradients equal the gradient of the mean over the whole batch (shares may differ by one image).
+    A batch smaller than the world is processed whole by every rank (factor 1)."""
+    if world == 1 or len(idx) < world:
+        return list(idx), 1.0
+    n, r = divmod(len(idx), world)
+    start = rank * n + min(rank, r)
+    mine = list(idx[start:start + n + (rank < r)])
+    return mine, len(mine) * world / len(idx)
+
+
+class PlanKey(NamedTuple):
+    """One image of a planned batch: what the loader's dataset reads, and how the loss of its batch is scaled."""
+
+    task: str  # task id
+    index: int  # index into that task's dataset
+    aug_seed: int | None  # seed of its augmentation (None: evaluation, no randomness)
+    share: float  # factor on this rank's mean loss (see :func:`shard`); 1.0 without DDP
+
+
 def batches_per_epoch(sizes: Mapping[str, int], batch_size: int) -> int:
     return sum(math.ceil(n / batch_size) for n in sizes.values())
 
 
-class TaskBatchSampler(Sampler[list[int]]):
-    """A DataLoader ``batch_sampler`` over the concatenation of per-task datasets (in ``sizes`` order).
+class TaskBatchSampler(Sampler[list[PlanKey]]):
+    """A DataLoader ``batch_sampler`` yielding :func:`epoch_plan`, batch by batch, as lists of :class:`PlanKey`.
 
-    Call :meth:`set_epoch` before each epoch; the batches are global indices, and every batch holds one task.
+    Call :meth:`set_epoch` before each epoch. ``rank``/``world`` (DDP) keep this rank's share of every global batch;
+    every rank yields the same number of batches, in the same task order. With ``shuffle=False`` (evaluation) the
+    keys carry no augmentation seed.
     """
 
     def __init__(self, sizes: Mapping[str, int], batch_size: int, mode: str = "proportional",
-                 temperature: float = 2.0, seed: int = 0, shuffle: bool = True, repeats: int = 1) -> None:
+                 temperature: float = 2.0, seed: int = 0, shuffle: bool = True, rank: int = 0,
+                 world: int = 1, repeats: int = 1) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.sizes = dict(sizes)
         self.batch_size, self.mode, self.temperature = batch_size, mode, temperature
         self.seed, self.shuffle, self.epoch, self.repeats = seed, shuffle, 0, int(repeats)
-        offsets = np.cumsum([0] + list(self.sizes.values()))
-        self.offsets = dict(zip(self.sizes, offsets[:-1].tolist()))
+        self.rank, self.world = rank, world
         epoch_plan(self.sizes, batch_size, mode, temperature, seed, 0, shuffle, self.repeats)  # fail early on bad settings
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def plan(self) -> list[tuple[str, list[int]]]:
+        """The whole (all ranks') plan of the current epoch."""
         return epoch_plan(self.sizes, self.batch_size, self.mode, self.temperature, self.seed, self.epoch,
                           self.shuffle, self.repeats)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for t, idx in self.plan():
-            off = self.offsets[t]
-            yield [off + i for i in idx]
+    def __iter__(self) -> Iterator[list[PlanKey]]:
+        for j in range(self.repeats):  # pass j of a repeated epoch is single-pass epoch epoch * repeats + j
+            e = self.epoch * self.repeats + j
+            for t, idx in epoch_plan(self.sizes, self.batch_size, self.mode, self.temperature, self.seed, e,
+                                     self.shuffle):
+                mine, share = shard(idx, self.rank, self.world)
+                yield [PlanKey(t, i, item_seed(self.seed, e, t, i) if self.shuffle else None, share) for i in mine]
 
     def __len__(self) -> int:
         return batches_per_epoch(self.sizes, self.batch_size) * self.repeats

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino import registry
 from m2dino.data import io, layout

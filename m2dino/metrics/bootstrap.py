@@ -1,5 +1,6 @@
-"""Bootstrap over test images: a 95% confidence interval of a task's primary metric, and the paired relative change
-between two models scored on the same images.
+"""Bootstrap over test images: a 95% confidence interval of a task's primary metric, the paired difference and
+relative change between two models scored on the same images, and the draws of the two-stage (seed, then image)
+bootstrap that ``m2dino.analysis.delta_s`` builds its intervals from.
 
 Resamples are drawn once as an index matrix [n_boot, N] (numpy ``default_rng(seed)``), turned into draw counts, and
 every resample's metric is computed at once (:func:`m2dino.metrics.evaluate.primary_resampled`).
@@ -51,19 +52,86 @@ def relative(new: np.ndarray | float, ref: np.ndarray | float, direction: int) -
         return np.where(ref != 0, (new - ref) / np.abs(ref) * direction, np.nan)
 
 
-def aligned(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both per-image tables sorted by ``image_path``, after checking they cover exactly the same images once."""
-    for name, df in (("reference", df_ref), ("new", df_new)):
+def align(task_id: str, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The per-image tables of one task, sorted by ``image_path``, after checking that they cover the same images
+    (so that a resample draws the same images from each: pairing)."""
+    ref_name, ref_df = next(iter(tables.items()))
+    for name, df in tables.items():
         if df["image_path"].duplicated().any():
             raise ValueError(f"{name} per-image table of task {task_id} repeats image paths")
-    ref_set, new_set = set(df_ref["image_path"]), set(df_new["image_path"])
-    if ref_set != new_set:
-        only_ref, only_new = sorted(ref_set - new_set), sorted(new_set - ref_set)
-        raise ValueError(f"task {task_id}: the two per-image tables cover different images "
-                         f"({len(only_ref)} only in the reference, e.g. {only_ref[:3]}; "
-                         f"{len(only_new)} only in the new, e.g. {only_new[:3]})")
-    return (df_ref.sort_values("image_path", kind="stable").reset_index(drop=True),
-            df_new.sort_values("image_path", kind="stable").reset_index(drop=True))
+    ref_set = set(ref_df["image_path"])
+    for name, df in tables.items():
+        new_set = set(df["image_path"])
+        if new_set != ref_set:
+            only_ref, only_new = sorted(ref_set - new_set), sorted(new_set - ref_set)
+            raise ValueError(f"task {task_id}: the per-image tables cover different images "
+                             f"({len(only_ref)} only in the {ref_name}, e.g. {only_ref[:3]}; "
+                             f"{len(only_new)} only in the {name}, e.g. {only_new[:3]})")
+    return {k: df.sort_values("image_path", kind="stable").reset_index(drop=True) for k, df in tables.items()}
+
+
+def paired_resamples(task_id: str, tables: dict[str, pd.DataFrame], counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The primary metric of each table on the same resamples of images (``counts`` [B, N] over the images sorted
+    by path, as :func:`align` returns them); undefined resamples (AUC of one class) are NaN, silently."""
+    tables = align(task_id, tables)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: primary_resampled(task_id, df, counts) for k, df in tables.items()}
+
+
+def paired_difference(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, n_boot: int = 1000,
+                      seed: int = 0) -> dict[str, float]:
+    """Direction-aware difference of the primary metric, ``direction x (new - ref)`` (positive = new is better; MRE
+    sign-flipped), with a paired 95% percentile interval over resamples of the test images.
+
+    Returns ``diff``, ``ci_low``, ``ci_high``, ``n`` (images), ``ref`` and ``new`` (the point estimates).
+    """
+    task = get_task(task_id)
+    tabs = align(task_id, {"reference": df_ref, "new": df_new})
+    boot = paired_resamples(task_id, tabs, draw_counts(len(tabs["new"]), n_boot, seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref, new = primary_from_per_image(task_id, tabs["reference"]), primary_from_per_image(task_id, tabs["new"])
+    lo, hi = _interval(task.direction * (boot["new"] - boot["reference"]))
+    return {"diff": float(task.direction * (new - ref)), "ci_low": lo, "ci_high": hi, "n": len(tabs["new"]),
+            "ref": ref, "new": new}
+
+
+def beats_trivial(task_id: str, model: pd.DataFrame, trivial: pd.DataFrame, n_boot: int = 1000,
+                  seed: int = 0) -> dict[str, float | bool]:
+    """THE criterion for "a model beats the trivial predictor" on one task (used everywhere): the paired 95%
+    percentile interval of (model - trivial) over resamples of the test images (MRE sign-flipped, so positive =
+    better) lies above 0.
+
+    ``model`` and ``trivial`` are per-image tables of the same images (a run's ``per_image.csv`` and
+    ``per_image_trivial.csv``). Returns ``model``, ``trivial`` (point values of the primary metric), ``diff_low``,
+    ``diff_high`` and ``beats``.
+    """
+    d = paired_difference(task_id, trivial, model, n_boot=n_boot, seed=seed)
+    return {"model": d["new"], "trivial": d["ref"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
+            "beats": bool(np.isfinite(d["ci_low"]) and d["ci_low"] > 0)}
+
+
+def seed_draws(n_seeds: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """First stage of the two-stage bootstrap: [n_boot, n_seeds] indices of the seeds drawn (with replacement) in
+    each replicate. One matrix is shared by every task and paradigm of an experiment, so that tasks trained in one
+    model (a CG or AU unit of one seed) move together, as they are not independent."""
+    if n_seeds < 1:
+        raise ValueError("the two-stage bootstrap needs at least one seed")
+    return np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
+
+
+def two_stage_combine(per_seed: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Second stage joined to the first: ``per_seed`` [K, B, K] holds seed k's statistic on image resample (b, slot i)
+    (an independent image resample for every slot, so a seed drawn twice gets two image resamples); ``draws`` [B, K]
+    the seeds drawn. Replicate b is the mean over slots i of ``per_seed[draws[b, i], b, i]``."""
+    k, b, slots = per_seed.shape
+    if draws.shape != (b, slots) or slots != k:
+        raise ValueError(f"per-seed replicates {per_seed.shape} do not match seed draws {draws.shape}")
+    picked = per_seed[draws, np.arange(b)[:, None], np.arange(slots)[None, :]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(picked, axis=1)
 
 
 def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, n_boot: int = 1000,
@@ -74,7 +142,8 @@ def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataF
     Returns ``change``, ``ci_low``, ``ci_high``, ``n`` (images), ``ref`` and ``new`` (the two point estimates).
     """
     task = get_task(task_id)
-    df_ref, df_new = aligned(task_id, df_ref, df_new)
+    tabs = align(task_id, {"reference": df_ref, "new": df_new})
+    df_ref, df_new = tabs["reference"], tabs["new"]
     counts = draw_counts(len(df_ref), n_boot, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -84,34 +153,3 @@ def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataF
     lo, hi = _interval(boot)
     return {"change": float(relative(new, ref, task.direction)), "ci_low": lo, "ci_high": hi, "n": len(df_ref),
             "ref": ref, "new": new}
-
-
-def paired_difference(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, n_boot: int = 1000,
-                      seed: int = 0) -> dict[str, float]:
-    """Difference of the primary metric, new minus reference, oriented so that positive means the new model is
-    better (for MRE: reference minus new), with a paired 95% bootstrap interval over the same images.
-
-    Returns ``diff``, ``ci_low``, ``ci_high``, ``n``, ``ref`` and ``new``.
-    """
-    task = get_task(task_id)
-    df_ref, df_new = aligned(task_id, df_ref, df_new)
-    counts = draw_counts(len(df_ref), n_boot, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ref, new = primary_from_per_image(task_id, df_ref), primary_from_per_image(task_id, df_new)
-        boot = (primary_resampled(task_id, df_new, counts) - primary_resampled(task_id, df_ref, counts)) * task.direction
-    lo, hi = _interval(boot)
-    return {"diff": float((new - ref) * task.direction), "ci_low": lo, "ci_high": hi, "n": len(df_ref),
-            "ref": ref, "new": new}
-
-
-def beats_trivial(task_id: str, df_model: pd.DataFrame, df_trivial: pd.DataFrame, n_boot: int = 1000,
-                  seed: int = 0) -> dict[str, float | bool]:
-    """THE criterion for "the model beats the trivial predictor" on a task (one home for it): the paired 95% bootstrap
-    interval of (model - trivial) over test images lies above 0 (for MRE: of trivial - model).
-
-    Returns ``model``, ``trivial``, ``diff_low``, ``diff_high`` and ``beats`` (False when the interval is undefined).
-    """
-    d = paired_difference(task_id, df_trivial, df_model, n_boot=n_boot, seed=seed)
-    return {"model": d["new"], "trivial": d["ref"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
-            "beats": bool(np.isfinite(d["ci_low"]) and d["ci_low"] > 0)}

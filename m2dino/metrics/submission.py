@@ -1,4 +1,4 @@
-"""Predictions in the FMC_UIA challenge's submission format (../shared/data-layout.md, "Predictions"), written and
+"""Predictions in the FMC_UIA challenge's submission format (docs/challenge-layout.md, "Predictions"), written and
 read back, and scored with the same metric code as training.
 
 Format [C]:

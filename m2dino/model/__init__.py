@@ -1,7 +1,9 @@
 """Models: M2DINO (DINOv3 from timm + task-conditioned MoE) and the FMC_UIA baseline, behind one contract.
 
 ``build_model(cfg, task_ids)`` reads ``cfg.model`` (``name``: m2dino or fmc_baseline) and returns a
-``MultiTaskModel``; see ``multitask.py`` for the forward / loss / routing-count contract.
+``MultiTaskModel``; see ``multitask.py`` for the forward / loss / routing-count contract. ``model.weights`` must be a
+file path or null here: a name such as ``pretrained:inhouse`` is resolved to a file by the caller first
+(``m2dino.pretrain.with_resolved_weights``), so building a model never starts pretraining.
 """
 from __future__ import annotations
 
@@ -25,10 +27,10 @@ def build_model(cfg: DictConfig, task_ids: Sequence[str]) -> MultiTaskModel:
     if len(set(task_ids)) != len(task_ids):
         raise ValueError(f"duplicate task ids: {task_ids}")
     tasks = [get_task(t) for t in task_ids]
-    from m2dino.pretrain.store import resolve_weights
-
-    m = cfg.model.copy()
-    m.weights = resolve_weights(cfg)  # model.weights=pretrained:inhouse -> the cached in-house backbone's file
+    m = cfg.model
+    if m.get("weights") and str(m.weights).startswith("pretrained:"):
+        raise ValueError(f"model.weights={m.weights} is a name, not a file: resolve it first with "
+                         f"m2dino.pretrain.with_resolved_weights(cfg) (the commands and the trainer do)")
     hcfg = m.get("heads") or {}
     dim = int(hcfg.get("decoder_dim", 64))
     loss_w = OmegaConf.to_container(hcfg.loss_weights, resolve=True) if hcfg.get("loss_weights") else {}

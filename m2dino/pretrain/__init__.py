@@ -18,6 +18,6 @@ One file per job: ``images`` (unlabelled images, their own seed namespace), ``au
 ``model.weights=pretrained:inhouse`` resolution), ``probe`` (linear probes against random init), ``report`` (the
 figure).
 """
-from m2dino.pretrain.store import INHOUSE, backbone_path, ensure_pretrained, resolve_weights
+from m2dino.pretrain.store import INHOUSE, backbone_path, ensure_pretrained, resolve_weights, with_resolved_weights
 
-__all__ = ["INHOUSE", "backbone_path", "ensure_pretrained", "resolve_weights"]
+__all__ = ["INHOUSE", "backbone_path", "ensure_pretrained", "resolve_weights", "with_resolved_weights"]

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from tqdm.auto import tqdm
+from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.model.backbone import create_vit
 from m2dino.pretrain.dino import DinoObjective

@@ -1,7 +1,9 @@
 """Linear probes on frozen features: does the in-house backbone beat its own random initialisation?
 
 For each probe task, features are extracted once per backbone (no gradient) from the labelled train split (to fit the
-probe) and the test split (to score it). The probes are linear in the features:
+probe) and the val split (to score it). Probes take decisions (the pretraining objective and budget, ``choice.py``),
+so they never read the test split: :data:`SPLIT` is val, and the test split stays for the final scoring of the study's
+models alone. The probes are linear in the features:
 - classification: logistic regression (scikit-learn) on the class token and the mean patch token, standardised;
 - segmentation: a 1x1 convolution on the patch-token grid, its logits upsampled bilinearly to the input size,
   trained full-batch with cross-entropy + soft Dice (a linear per-patch probe);
@@ -9,7 +11,7 @@ probe) and the test split (to score it). The probes are linear in the features:
   normalised box / keypoint coordinates.
 
 Scores use ``m2dino.metrics`` at the model's input resolution (both backbones alike), with 95% bootstrap intervals
-over test images and a paired bootstrap of the relative change (positive = pretrained better).
+over val images and a paired bootstrap of the relative change (positive = pretrained better).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from m2dino.pretrain import store
 from m2dino.pretrain.loop import create_backbone, torch_threads
 
 Split = tuple[torch.Tensor, list[Any], list[str]]  # images [N, 3, H, W], targets, image paths
+SPLIT = "val"  # the split probes are scored on: they inform choices, so never test (#11: no choice made on test)
 
 
 def stack_items(items: Sequence[Mapping[str, Any]]) -> Split:
@@ -60,7 +63,7 @@ def extract(backbone: nn.Module, images: torch.Tensor, batch_size: int = 64) -> 
 
 
 def _classification(tr: torch.Tensor, y: list, te: torch.Tensor, c: float) -> tuple[np.ndarray, np.ndarray]:
-    """Test-set class probabilities [N, seen classes] and the classes seen in training."""
+    """Scored-split class probabilities [N, seen classes] and the classes seen in training."""
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
     clf.fit(tr.numpy(), np.array([int(t) for t in y]))
     return clf.predict_proba(te.numpy()), clf.classes_
@@ -68,11 +71,11 @@ def _classification(tr: torch.Tensor, y: list, te: torch.Tensor, c: float) -> tu
 
 def _segmentation(tr: torch.Tensor, y: list, te: torch.Tensor, num_classes: int, size: tuple[int, int],
                   steps: int, seed: int, upsample: int = 4) -> list[np.ndarray]:
-    """Test-set masks from a 1x1 conv on standardised patch grids, trained full-batch (Adam, CE + soft Dice).
+    """Scored-split masks from a 1x1 conv on standardised patch grids, trained full-batch (Adam, CE + soft Dice).
 
     Bilinear upsampling commutes with a 1x1 convolution, so the grids are upsampled once, outside the loop, to
     ``upsample`` x the grid, and fitted to the area-averaged one-hot masks at that size (soft targets, so small
-    structures are not lost). Test logits are upsampled to the full input size before the argmax.
+    structures are not lost). Scored-split logits are upsampled to the full input size before the argmax.
     """
     mean, std = tr.mean((0, 2, 3), keepdim=True), tr.std((0, 2, 3), keepdim=True) + 1e-6
     tr, te = (tr - mean) / std, (te - mean) / std
@@ -97,18 +100,18 @@ def _segmentation(tr: torch.Tensor, y: list, te: torch.Tensor, num_classes: int,
 
 
 def _ridge(tr: torch.Tensor, y: list, te: torch.Tensor) -> np.ndarray:
-    """Normalised coordinates of the test images from all patch tokens (ridge, alpha by leave-one-out)."""
+    """Normalised coordinates of the scored images from all patch tokens (ridge, alpha by leave-one-out)."""
     targets = np.stack([np.asarray(t, dtype=np.float64).reshape(-1) for t in y])
     reg = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 5, 13)))
     reg.fit(tr.flatten(1).numpy(), targets)
     return np.clip(reg.predict(te.flatten(1).numpy()), 0.0, 1.0)
 
 
-def probe_task(task_id: str, backbone: nn.Module, train: Split, test: Split, pcfg: DictConfig,
+def probe_task(task_id: str, backbone: nn.Module, train: Split, scored: Split, pcfg: DictConfig,
                seed: int = 0) -> pd.DataFrame:
-    """Fit the task's linear probe on ``train`` features and return the per-image table on ``test``."""
+    """Fit the task's linear probe on ``train`` features and return the per-image table on ``scored`` (val)."""
     task = registry.get_task(task_id)
-    (x_tr, y_tr, _), (x_te, y_te, paths) = train, test
+    (x_tr, y_tr, _), (x_te, y_te, paths) = train, scored
     pooled_tr, grid_tr = extract(backbone, x_tr)
     pooled_te, grid_te = extract(backbone, x_te)
     hh, ww = x_te.shape[-2:]
@@ -144,7 +147,8 @@ def _own_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 def summarise(per_image: pd.DataFrame, reference: str, candidate: str, n_boot: int = 1000,
               seed: int = 0) -> pd.DataFrame:
-    """One row per task: primary metric of both backbones with 95% CIs and the paired relative change.
+    """One row per task: primary metric of both backbones with 95% CIs over the scored (val) images and the paired
+    relative change (positive = ``candidate`` better).
 
     ``per_image`` holds the probe tables of every task with columns ``task`` and ``backbone``. Classification
     rows also carry accuracy and its CI (bootstrap of the per-image ``correct`` column).
@@ -154,7 +158,7 @@ def summarise(per_image: pd.DataFrame, reference: str, candidate: str, n_boot: i
         task = registry.get_task(str(tid))
         ref, new = (_own_columns(df[df.backbone == name]) for name in (reference, candidate))
         ch = paired_bootstrap_change(task.id, ref, new, n_boot=n_boot, seed=seed)
-        row = {"task": task.id, "type": task.type, "metric": task.primary_metric, "n_test": len(new)}
+        row = {"task": task.id, "type": task.type, "metric": task.primary_metric, "split": SPLIT, "n": len(new)}
         for name, d, est in ((reference, ref, ch["ref"]), (candidate, new, ch["new"])):
             lo, hi = bootstrap_ci(task.id, d, n_boot=n_boot, seed=seed)
             row.update({name: est, f"{name}_lo": lo, f"{name}_hi": hi})
@@ -178,12 +182,12 @@ def load_split(cfg: DictConfig, task_id: str, split: str) -> Split:
 
 
 def run_probes(cfg: DictConfig, backbones: Mapping[str, nn.Module]) -> pd.DataFrame:
-    """Per-image probe tables of every ``pretrain.probe.tasks`` task and backbone (train split fits, test scores)."""
+    """Per-image probe tables of every ``pretrain.probe.tasks`` task and backbone (train split fits, val scores)."""
     tables = []
     for tid in cfg.pretrain.probe.tasks:
-        train, test = load_split(cfg, tid, "train"), load_split(cfg, tid, "test")
+        train, scored = load_split(cfg, tid, "train"), load_split(cfg, tid, SPLIT)
         for name, backbone in backbones.items():
-            df = probe_task(tid, backbone, train, test, cfg.pretrain.probe, seed=int(cfg.pretrain.seed))
+            df = probe_task(tid, backbone, train, scored, cfg.pretrain.probe, seed=int(cfg.pretrain.seed))
             df.insert(0, "backbone", name)
             df.insert(0, "task", tid)
             tables.append(df)
@@ -198,7 +202,7 @@ def compare(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     weights = store.ensure_pretrained(cfg)
     key = config_hash({"probe": OmegaConf.to_container(cfg.pretrain.probe, resolve=True),
-                       "data": OmegaConf.to_container(cfg.data, resolve=True)})
+                       "data": OmegaConf.to_container(cfg.data, resolve=True), "split": SPLIT})
     cache = store.pretrain_dir(cfg) / f"probe_{key}.csv"
     if cache.is_file():
         per_image = pd.read_csv(cache)

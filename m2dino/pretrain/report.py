@@ -1,5 +1,6 @@
 """The pretraining figure: the loss curve, and the linear-probe comparison of the in-house backbone against random
-init (primary metric per task with 95% bootstrap intervals). Reads result tables only; computes nothing."""
+init (primary metric per task on the val split, with 95% bootstrap intervals). Reads result tables only; computes
+nothing."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -35,7 +36,7 @@ def figure(cfg, log: pd.DataFrame, summary: pd.DataFrame, reference: str = "rand
                        zip(summary.task, summary.metric, summary[reference], summary[candidate])], fontsize=8)
     ax1.invert_yaxis()
     ax1.set(xlabel=f"relative change, {candidate} vs {reference} init (%, symlog; > 0 = better; paired 95% CI)",
-            title="linear probes on frozen features")
+            title=f"linear probes on frozen features ({summary.split.iloc[0] if 'split' in summary else 'val'} split)")
     fig.suptitle(data_label(cfg) + f"; pretrain seed {cfg.pretrain.seed}", fontsize=8, y=0.02, va="bottom")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig

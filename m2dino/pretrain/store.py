@@ -8,6 +8,7 @@ with ``backbone.safetensors`` is a cache hit; folders are written whole or not a
 """
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 from pathlib import Path
@@ -100,6 +101,14 @@ def resolve_weights(cfg: DictConfig) -> str | None:
             f"`python -m m2dino pretrain profile={cfg.profile.name}` or notebook 02_backbone_pretraining, "
             f"or set model.weights=null for random init.")
     return str(ensure_pretrained(cfg))
+
+
+def with_resolved_weights(cfg: DictConfig) -> DictConfig:
+    """A copy of ``cfg`` whose ``model.weights`` is a file path or null (:func:`resolve_weights`), ready for
+    ``m2dino.model.build_model``, which only loads files."""
+    out = copy.deepcopy(cfg)
+    out.model.weights = resolve_weights(cfg)
+    return out
 
 
 def load_backbone(cfg: DictConfig, path: str | Path | None = None) -> nn.Module:

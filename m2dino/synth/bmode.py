@@ -44,23 +44,24 @@ def envelope(amp: np.ndarray, att: np.ndarray | None, geom: Geometry, rng: np.ra
     """
     n = geom.n
     axial, laterals, band_rows = pixel_kernels(geom.kind, n, n)
+    # real and imaginary parts stacked [2, n, n]: one filter call serves both (each line is filtered exactly as alone)
     s = rng.standard_normal((2, n, n), dtype=np.float32) * amp.astype(np.float32)
-    re, im = s[0], s[1]
     if len(laterals) == 1:
-        re, im = convolve1d(re, laterals[0], axis=1), convolve1d(im, laterals[0], axis=1)
+        s = convolve1d(s, laterals[0], axis=2)
     else:  # depth-banded lateral PSF, blended linearly between the band depths
         rows = np.arange(n, dtype=np.float32)
         pos = np.interp(rows, band_rows, np.arange(len(band_rows)))
-        out_re, out_im = np.zeros_like(re), np.zeros_like(im)
+        out = np.zeros_like(s)
         for b, k in enumerate(laterals):
             w = np.clip(1 - np.abs(pos - b), 0, 1)[:, None].astype(np.float32)
-            sel = w[:, 0] > 0
-            out_re[sel] += w[sel] * convolve1d(re[sel], k, axis=1)
-            out_im[sel] += w[sel] * convolve1d(im[sel], k, axis=1)
-        re, im = out_re, out_im
-    kr, ki = axial.real.copy(), axial.imag.copy()
-    re, im = (convolve1d(re, kr, axis=0) - convolve1d(im, ki, axis=0),
-              convolve1d(re, ki, axis=0) + convolve1d(im, kr, axis=0))
+            sel = np.flatnonzero(w[:, 0] > 0)  # the band's rows: one contiguous run, as pos grows with depth
+            if sel.size:
+                r = slice(int(sel[0]), int(sel[-1]) + 1)
+                out[:, r] += w[r] * convolve1d(s[:, r], k, axis=2)
+        s = out
+    a_r = convolve1d(s, axial.real.copy(), axis=1)  # [re * kr, im * kr]
+    a_i = convolve1d(s, axial.imag.copy(), axis=1)  # [re * ki, im * ki]
+    re, im = a_r[0] - a_i[1], a_i[0] + a_r[1]
     if att is not None:
         fmhz = load_psf(geom.kind).fc / 1e6
         dz = float(geom.depth_cm[1] - geom.depth_cm[0])

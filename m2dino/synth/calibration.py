@@ -1,11 +1,12 @@
 """A quick difficulty proxy for the synthetic benchmark (not the study's model): linear models on the pixels.
 
-- classification: logistic regression on the image downsampled to 16x16, macro one-vs-rest AUC on the test split;
+- classification: logistic regression on the image downsampled to 16x16, macro one-vs-rest AUC on the val split;
 - segmentation: per-pixel logistic regression on the grey level smoothed at three scales plus the pixel position,
-  Dice of the non-background classes on the test split.
+  Dice of the non-background classes on the val split.
 
-Used to check the generator is neither trivially easy nor impossible before the real trainer exists; see the
-Calibration section of data/README.md. ``python -m m2dino.synth.calibration [root]``.
+Used to check the generator is neither trivially easy nor impossible; see the Calibration section of data/README.md.
+Fitted on train and scored on val (:data:`SPLIT`): calibrating the generator is a choice, and no choice reads the
+test split. ``python -m m2dino.synth.calibration [root]``.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from m2dino.registry import all_tasks
+
+SPLIT = "val"  # the split the proxy is scored on: calibration is a choice, so never test (#11)
 
 
 def _load(root: Path, split: str, task_id: str) -> tuple[list[np.ndarray], pd.DataFrame]:
@@ -40,11 +43,12 @@ def _pixel_features(img: np.ndarray) -> np.ndarray:
 
 
 def proxy_scores(root: Path) -> pd.DataFrame:
+    """One row per classification and segmentation task: the linear proxy's val AUC or Dice."""
     rows = []
     for t in all_tasks():
         if t.type == "classification":
             xi, dtr = _load(root, "train", t.id)
-            xt, dte = _load(root, "test", t.id)
+            xt, dte = _load(root, SPLIT, t.id)
             clf = LogisticRegression(C=0.1, max_iter=2000).fit(np.stack([_small(i) for i in xi]), dtr["mask"])
             p = clf.predict_proba(np.stack([_small(i) for i in xt]))
             y = dte["mask"].to_numpy()
@@ -59,8 +63,8 @@ def proxy_scores(root: Path) -> pd.DataFrame:
         elif t.type == "segmentation":
             xi, dtr = _load(root, "train", t.id)
             mi = [np.asarray(Image.open(root / "train" / "csv_files" / p)) for p in dtr.mask_path]
-            xt, dte = _load(root, "test", t.id)
-            mt = [np.asarray(Image.open(root / "test" / "csv_files" / p)) for p in dte.mask_path]
+            xt, dte = _load(root, SPLIT, t.id)
+            mt = [np.asarray(Image.open(root / SPLIT / "csv_files" / p)) for p in dte.mask_path]
             clf = LogisticRegression(max_iter=300).fit(np.concatenate([_pixel_features(i) for i in xi]),
                                                        np.concatenate([m.ravel() for m in mi]))
             dice = []

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from m2dino.synth.bmode import Acquisition
-from m2dino.synth.geometry import Grid
+from m2dino.synth.geometry import Grid, _frame
 
 Array = np.ndarray
 
@@ -205,6 +205,19 @@ class DepthBand(Shape):
     d0: float
     d1: float
     wave: tuple = (0.0, 1.0, 0.0)
+
+    def bbox(self) -> BBox:
+        """The image rows the band can reach (its depths widened by the wave), so ``Scene.paint`` evaluates it there
+        only; bounds hold with room to spare (at least half a pixel after paint's rounding)."""
+        amp = abs(self.wave[0])
+        lo, hi = self.d0 - amp, self.d1 + amp
+        if self.kind == "linear":  # depth is v
+            return 0.0, 1.0, lo, hi
+        x0, y0, side, r0, r1, _ = _frame(self.kind)
+        r_lo, r_hi = r0 + lo * (r1 - r0), r0 + hi * (r1 - r0)
+        # depth <= hi: radius <= r_hi, so y <= r_hi; depth >= lo: radius >= r_lo with |x| <= side / 2 in the frame
+        y_lo = float(np.sqrt(r_lo * r_lo - side * side / 4)) if r_lo > side / 2 else -np.inf
+        return 0.0, 1.0, max((y_lo - y0) / side, -1.0), (r_hi - y0) / side
 
     def __call__(self, g: Grid) -> Array:
         d, lat = g.dl()

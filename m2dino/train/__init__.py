@@ -1,5 +1,6 @@
 """Training: the loop, resumable cached runs, the three paradigms, DDP and the Hydra sweep app.
 
 Entry points: ``m2dino.train.paradigms.run_paradigm`` (notebooks, CLI ``train``), ``m2dino.train.run.run_unit`` (one
-run), ``m2dino.train.app`` (Hydra multirun), ``m2dino.train.ddp`` (torchrun).
+run), ``m2dino.train.app`` (Hydra multirun). ``python -m m2dino train`` is the one command line, also under torchrun
+(``m2dino.train.ddp`` is the library it uses to join the process group).
 """

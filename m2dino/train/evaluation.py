@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from m2dino.data.coords import pixel_scale, to_original
+from m2dino.data.truth import original_target
 from m2dino.registry import get_task
 
 
@@ -24,51 +26,6 @@ def collate(items: list[dict]) -> dict:
             "meta": [it["meta"] for it in items]}
 
 
-def _scale(orig_size) -> np.ndarray:
-    h0, w0 = (int(v) for v in orig_size)
-    return np.array([w0, h0], dtype=np.float64)
-
-
-def to_original(task_type: str, out: torch.Tensor, orig_size) -> np.ndarray:
-    """One image's model output as the metric code wants it, in the original image's pixels.
-
-    seg: logits [C,H,W] -> int mask [H0,W0] (argmax, then nearest resize); cls: logits [C] -> probs [C];
-    det: box [4] in [0,1] -> pixels xyxy; reg: points [K,2] in [0,1] -> pixels xy.
-    """
-    out = out.detach().float().cpu()
-    if task_type == "segmentation":
-        h0, w0 = (int(v) for v in orig_size)
-        mask = out.argmax(0)[None, None].float()
-        return F.interpolate(mask, size=(h0, w0), mode="nearest")[0, 0].to(torch.int64).numpy()
-    if task_type == "classification":
-        return out.softmax(-1).numpy().astype(np.float64)
-    if task_type == "detection":
-        return out.numpy().astype(np.float64).clip(0, 1) * np.tile(_scale(orig_size), 2)
-    if task_type == "regression":
-        return out.numpy().astype(np.float64).reshape(-1, 2) * _scale(orig_size)
-    raise ValueError(f"unknown task type {task_type!r}")
-
-
-def target_to_original(task_type: str, target: torch.Tensor, orig_size) -> np.ndarray | int:
-    """A dataset target (model resolution, normalised coordinates) mapped to original pixels.
-
-    Exact for labels, boxes and points; for masks, a nearest resize of the resized mask, which is exact only when the
-    dataset did not resize (``m2dino.train.truth`` reads the true original mask from the dataset's records).
-    """
-    target = torch.as_tensor(target)
-    if task_type == "segmentation":
-        h0, w0 = (int(v) for v in orig_size)
-        if tuple(target.shape[-2:]) == (h0, w0):
-            return target.to(torch.int64).numpy()
-        m = F.interpolate(target[None, None].float(), size=(h0, w0), mode="nearest")[0, 0]
-        return m.to(torch.int64).numpy()
-    if task_type == "classification":
-        return int(target)
-    if task_type == "detection":
-        return target.double().numpy() * np.tile(_scale(orig_size), 2)
-    return target.double().numpy().reshape(-1, 2) * _scale(orig_size)
-
-
 @torch.no_grad()
 def predict(model: nn.Module, dataset: Dataset, task_id: str, device: torch.device, batch_size: int = 32,
             amp: bool = False, with_targets: bool = True) -> tuple[list, list, list[str], list[tuple[int, int]]]:
@@ -76,8 +33,6 @@ def predict(model: nn.Module, dataset: Dataset, task_id: str, device: torch.devi
 
     ``with_targets=False`` reads no truth (a hidden test split): the targets list stays empty.
     """
-    from m2dino.train.truth import original_target
-
     task_type = get_task(task_id).type
     was_training = model.training
     model.eval()
@@ -169,14 +124,14 @@ def trivial_predict(task_id: str, fitted: np.ndarray, orig_size) -> np.ndarray:
     if task.type == "classification":
         return fitted.copy()
     if task.type == "detection":
-        return fitted * np.tile(_scale(orig_size), 2)
-    return fitted.reshape(-1, 2) * _scale(orig_size)
+        return fitted * np.tile(pixel_scale(orig_size), 2)
+    return fitted.reshape(-1, 2) * pixel_scale(orig_size)
 
 
 def trivial_scores(task_id: str, train_set: Dataset, eval_set: Dataset) -> tuple[dict[str, float], pd.DataFrame]:
     """Scores of the image-blind predictor, fitted on ``train_set`` alone, on ``eval_set`` (val for model selection,
     test for the final tables)."""
-    from m2dino.train.truth import normalised_train_targets, original_target
+    from m2dino.data.truth import normalised_train_targets, original_target
 
     fitted = trivial_fit(task_id, normalised_train_targets(train_set, task_id))
     preds, targets, paths, sizes = [], [], [], []

@@ -2,9 +2,11 @@
 
 One loop serves every paradigm: a unit is a model and the training sets of its tasks. Each epoch gives every task a
 fixed exposure (``m2dino.data.sampling``: each training sample once, in single-task batches), so the paradigms differ
-only in aggregation.
+only in aggregation. The batches come from the DataLoader of ``m2dino.data.build.build_loader`` (``data.num_workers``
+processes; the same batches whatever their number), which under DDP hands each rank its share of every batch.
 After each evaluated epoch the model is scored on val and the best one (mean headroom score over its tasks, against
-the trivial predictor fitted on the training split) is kept. ``train.min_steps`` floors a unit's optimiser steps.
+the trivial predictor fitted on the training split) is kept. ``train.min_steps`` floors a unit's optimiser steps
+(``m2dino.data.build.build_loader``).
 ``last.pt`` is written at the end of every epoch, so a killed run resumes from there and ends exactly as an
 uninterrupted one would (on CPU).
 """
@@ -22,13 +24,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.metrics.classification import UndefinedAUCWarning
-from m2dino.train import checkpoint
-from m2dino.train.evaluation import collate, evaluate, selection_score, trivial_scores
+from m2dino.train import affinity, checkpoint
+from m2dino.data.build import build_loader
+from m2dino.train.ddp import rank_and_world
+from m2dino.train.evaluation import evaluate, selection_score, trivial_scores
 from m2dino.train.optim import build_optimizer, build_scheduler
-from m2dino.data.sampling import epoch_plan, repeats_for
 from m2dino.train.weighting import LossWeighting
 
 LOG_FIELDS = ["step", "epoch", "task", "loss", "aux_loss", "lr"]
@@ -53,24 +56,6 @@ class FitResult:
 def progress_enabled(progress: bool) -> bool:
     """Progress bars are shown when asked for, and never under pytest."""
     return progress and "PYTEST_CURRENT_TEST" not in os.environ
-
-
-def rank_and_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _shard(idx: list[int], rank: int, world: int) -> tuple[list[int], float]:
-    """This rank's contiguous share of a global batch, and the factor on its mean loss that makes DDP's average of
-    the ranks' gradients equal the gradient of the mean over the whole batch (shares may differ by one image).
-    A batch smaller than the world is processed whole by every rank (factor 1)."""
-    if world == 1 or len(idx) < world:
-        return idx, 1.0
-    n, r = divmod(len(idx), world)
-    start = rank * n + min(rank, r)
-    mine = idx[start:start + n + (rank < r)]
-    return mine, len(mine) * world / len(idx)
 
 
 def _read_rows(path: Path, keep_before_epoch: int) -> list[dict]:
@@ -112,12 +97,8 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
     weighting = LossWeighting(tasks, tcfg.loss_weighting).to(device)
     extra = [weighting.log_var] if weighting.mode == "uncertainty" else None
     opt = build_optimizer(core, tcfg, extra)
-    sizes = {t: len(ds) for t, ds in train_sets.items()}
-    # the step floor (train.min_steps): a unit with too few steps makes several passes over its tasks per epoch
-    repeats = repeats_for(sizes, int(tcfg.batch_size), int(tcfg.epochs), int(tcfg.get("min_steps", 0) or 0))
-    plan = lambda epoch: epoch_plan(sizes, int(tcfg.batch_size), str(tcfg.sampler), float(tcfg.temperature),  # noqa: E731
-                                    int(cfg.seed), epoch, repeats=repeats)
-    steps_per_epoch = len(plan(0))  # the same in every epoch: each task's samples `repeats` times
+    loader = build_loader(cfg, train_sets, train=True, rank=rank, world=world)
+    steps_per_epoch = len(loader.batch_sampler)  # the same in every epoch and on every rank (train.min_steps included)
     # model selection scores val against the trivial predictor fitted on the training split (headroom score)
     trivial_val = {t: trivial_scores(t, train_sets[t], ds) for t, ds in val_sets.items()}
     sched = build_scheduler(opt, steps_per_epoch * tcfg.epochs, tcfg.warmup_frac, tcfg.min_lr / tcfg.lr)
@@ -136,16 +117,19 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
         start_epoch, step, best_score, best_epoch = ck["epoch"], ck["step"], ck["best_score"], ck["best_epoch"]
     log = _read_rows(run_dir / "train_log.csv", start_epoch)
     val_log = _read_rows(run_dir / "val_log.csv", start_epoch)
+    # task affinity (train.affinity, off by default): measured on rank 0, leaves the run exactly as it was
+    aff = affinity.monitor(cfg, core, train_sets, run_dir, device, step, amp) if rank == 0 else None
 
     for epoch in range(start_epoch, tcfg.epochs):
         model.train()
-        batches = plan(epoch)
-        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{tcfg.epochs}", leave=False,
+        loader.batch_sampler.set_epoch(epoch)
+        bar = tqdm(loader, total=steps_per_epoch, desc=f"{desc} epoch {epoch + 1}/{tcfg.epochs}", leave=False,
                    disable=not progress_enabled(progress) or rank != 0)
-        for task, idx in bar:
-            # data: this rank's share of one task's batch
-            mine, share = _shard(idx, rank, world)
-            batch = collate([train_sets[task][i] for i in mine])
+        for batch in bar:
+            if aff is not None:
+                aff(step)
+            # data: this rank's share of one task's batch, and the loss factor that keeps DDP's mean exact
+            task, share = batch["task_id"], batch["share"]
             images, target = batch["image"].to(device), batch["target"].to(device)
             # forward and loss (the task loss lives with the model; MoE balancing/z-losses come back as aux_loss)
             with torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext():
@@ -200,4 +184,7 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
             dist.barrier()
         if stop_after_epoch is not None and done >= stop_after_epoch and done < tcfg.epochs:
             return FitResult(False, done, step, best_epoch, best_score)
+    if progress_enabled(progress) and rank == 0:  # one line per unit; the epoch bars vanish when done
+        print(f"{desc}: {tcfg.epochs} epochs, {step} steps, best val score {best_score:.3f} at epoch {best_epoch + 1}",
+              flush=True)
     return FitResult(True, tcfg.epochs, step, best_epoch, best_score)

@@ -3,6 +3,11 @@
 The units come from :func:`m2dino.grouping.paradigm_units`: 27 tasks for ``single``, one per group for ``clinical``,
 one for ``all``. Everything else (backbone, input size, preprocessing, optimiser, schedule, per-task exposure) is
 the same config in every paradigm.
+
+Units are independent, so ``runtime.unit_workers`` processes may train them side by side (joblib's loky pool), each
+with ``train.threads`` torch threads, exactly as one process would: every unit seeds itself, writes only its own run
+folder, and pins its thread count (results depend on it at float precision), so the metrics are byte-identical
+whatever the number of workers (tested).
 """
 from __future__ import annotations
 
@@ -10,21 +15,68 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import torch.distributed as dist
 from omegaconf import DictConfig
 
+from m2dino import provenance
 from m2dino.grouping import paradigm_units
-from m2dino.train.run import default_data, default_model, run_unit
+from m2dino.train.ddp import rank_and_world
+from m2dino.train.run import default_data, default_model, is_done, run_config, run_dir, run_unit
+
+
+def unit_workers(cfg: DictConfig) -> int:
+    """``runtime.unit_workers``: processes training units side by side (1 when absent)."""
+    runtime = cfg.get("runtime") or {}
+    return max(1, int(runtime.get("unit_workers") or 1))
+
+
+def _build_shared_backbones(cfgs: list[DictConfig]) -> None:
+    """Pretrain (or find cached) the in-house backbone each config needs, in this process only: several processes
+    building the same cache folder at once would race."""
+    from m2dino.pretrain.store import INHOUSE, resolve_weights
+
+    for c in cfgs:
+        if c.model.get("weights") == INHOUSE:
+            resolve_weights(c)  # a no-op once the cache holds it
 
 
 def run_paradigm(cfg: DictConfig, progress: bool = True, make_model=default_model,
                  make_data=default_data) -> list[Path]:
     """Train, or load from cache, every unit of ``cfg.paradigm`` for ``cfg.seed``; return the run folders."""
-    units = paradigm_units(cfg)
-    if not units:
-        raise ValueError(f"paradigm {cfg.paradigm.name!r} has no unit left after unit={cfg.get('unit')!r}, "
-                         f"tasks={cfg.get('tasks')!r}")
-    return [run_unit(cfg, unit, ids, progress=progress, make_model=make_model, make_data=make_data)
-            for unit, ids in units.items()]
+    return run_configs([cfg], progress=progress, make_model=make_model, make_data=make_data)
+
+
+def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=default_model,
+                make_data=default_data) -> list[Path]:
+    """Every unit of every config (e.g. one per seed), trained in ``runtime.unit_workers`` processes; the run
+    folders in order. Results do not depend on the number of processes."""
+    jobs = []
+    for cfg in cfgs:
+        units = paradigm_units(cfg)
+        if not units:
+            raise ValueError(f"paradigm {cfg.paradigm.name!r} has no unit left after unit={cfg.get('unit')!r}, "
+                             f"tasks={cfg.get('tasks')!r}")
+        jobs += [(cfg, unit, list(ids)) for unit, ids in units.items()]
+    if not jobs:
+        return []
+    todo = [j for j in jobs if not is_done(run_dir(j[0], j[1]), run_config(*j))]
+    workers = min(unit_workers(jobs[0][0]), len(todo))
+    rank, world = rank_and_world()
+    if world > 1:  # DDP: rank 0 builds the shared backbone while the others wait, then all train every unit
+        if rank == 0:
+            _build_shared_backbones([c for c, _, _ in todo])
+        dist.barrier()
+    if workers <= 1 or world > 1:
+        return [run_unit(c, u, ids, progress=progress, make_model=make_model, make_data=make_data)
+                for c, u, ids in jobs]
+    from joblib import Parallel, delayed
+
+    _build_shared_backbones([c for c, _, _ in todo])  # once, before the workers ask for it
+    threads = todo[0][0].train.get("threads")
+    Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
+        delayed(run_unit)(c, u, ids, progress=False, make_model=make_model, make_data=make_data)
+        for c, u, ids in todo)
+    return [run_dir(c, u) for c, u, _ in jobs]
 
 
 def ensure_data(cfg: DictConfig) -> Path:
@@ -43,12 +95,12 @@ def ensure_data(cfg: DictConfig) -> Path:
 
 def run_seeds(cfg: DictConfig, progress: bool = True, **kw) -> list[Path]:
     """:func:`run_paradigm` for every seed of ``cfg.profile.seeds``; the run folders of all of them."""
-    paths = []
+    cfgs = []
     for seed in cfg.profile.seeds:
         c = cfg.copy()
         c.seed = int(seed)
-        paths += run_paradigm(c, progress=progress, **kw)
-    return paths
+        cfgs.append(c)
+    return run_configs(cfgs, progress=progress, **kw)
 
 
 def _run_folders(where: Path | str | Iterable[Path | str]) -> list[Path]:
@@ -70,6 +122,7 @@ def collect_metrics(where: Path | str | Iterable[Path | str]) -> pd.DataFrame:
         if not (d / "DONE").exists() or not f.exists():
             continue
         df = pd.read_csv(f)
+        provenance.note_run(d)  # figures saved later name the runs they read
         # <results>/<profile>/[<experiment...>/]<paradigm>/<unit>/seed<k>
         paradigm_dir = d.parent.parent
         parts = []
@@ -92,6 +145,7 @@ def collect_logs(paths: Iterable[Path | str]) -> pd.DataFrame:
     for d in map(Path, paths):
         f = d / "train_log.csv"
         if f.exists():
+            provenance.note_run(d)
             frames.append(pd.read_csv(f).assign(paradigm=d.parent.parent.name, unit=d.parent.name,
                                                 seed=int(d.name.removeprefix("seed"))))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

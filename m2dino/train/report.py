@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -20,33 +19,24 @@ TABLE_COLUMNS = ["task", "type", "group", "unit", "seed", "metric", "value", "ci
 
 def result_table(metrics: pd.DataFrame, paradigm: str, n_boot: int = 1000) -> pd.DataFrame:
     """One row per task and seed: the primary metric with its 95% CI, the trivial predictor's value beside it, and
-    whether the model beats it (``m2dino.metrics.bootstrap.beats_trivial``: the paired 95% interval of model minus
-    trivial over the same test images, ``diff_low``/``diff_high``, lies above 0; for MRE, trivial minus model).
-
-    Reads each run's ``per_image.csv`` and ``per_image_trivial.csv`` (``metrics`` needs its ``run_dir`` column, as
-    :func:`m2dino.train.paradigms.collect_metrics` gives it)."""
-    from m2dino.metrics.bootstrap import beats_trivial
-
+    whether the model beats it (``m2dino.metrics.bootstrap.beats_trivial``: the paired 95% interval of model -
+    trivial over the run's test images lies above 0)."""
     prim = metrics[[m == get_task(t).primary_metric for t, m in zip(metrics["task"], metrics["metric"])]]
     model = prim[prim["paradigm"] == paradigm]
     trivial = prim[prim["paradigm"] == "trivial"][["experiment", "seed", "task", "value"]]
     trivial = trivial.rename(columns={"value": "trivial"}).drop_duplicates(["experiment", "seed", "task"])
     out = model.merge(trivial, on=["experiment", "seed", "task"], how="left")
-    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
-    lows, highs, beats = [], [], []
-    for run_dir, task, seed in zip(out["run_dir"], out["task"], out["seed"]):
-        if run_dir not in tables:
-            tables[run_dir] = (pd.read_csv(Path(run_dir) / "per_image.csv"),
-                               pd.read_csv(Path(run_dir) / "per_image_trivial.csv"))
-        own, triv = (df[df["task"] == task].drop(columns="task") for df in tables[run_dir])
-        r = beats_trivial(task, own, triv, n_boot=n_boot, seed=int(seed))
-        lows.append(r["diff_low"])
-        highs.append(r["diff_high"])
-        beats.append(r["beats"])
-    out["diff_low"], out["diff_high"], out["beats_trivial"] = lows, highs, beats
+    out["beats_trivial"] = [_beats(t, Path(d)) for t, d in zip(out["task"], out["run_dir"])]
     order = {t.id: i for i, t in enumerate(all_tasks())}
     out = out.assign(_o=out["task"].map(order)).sort_values(["_o", "seed"]).drop(columns="_o")
     return out[TABLE_COLUMNS].reset_index(drop=True)
+
+
+def _beats(task: str, run_dir: Path) -> bool:
+    from m2dino.analysis.tidy import PER_IMAGE_TRIVIAL, read_per_image
+    from m2dino.metrics.bootstrap import beats_trivial
+
+    return beats_trivial(task, read_per_image(run_dir, task), read_per_image(run_dir, task, PER_IMAGE_TRIVIAL))["beats"]
 
 
 def show_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
@@ -101,11 +91,9 @@ def save_table(cfg, table: pd.DataFrame) -> Path:
 
 
 def summary_line(table: pd.DataFrame) -> str:
-    """How many tasks the model beats the trivial predictor on (paired 95% interval above 0), per seed and type."""
-    lines = []
-    for seed, g in table.groupby("seed"):
-        by_type = ", ".join(f"{k} {int(t['beats_trivial'].sum())}/{len(t)}"
-                            for k in TASK_TYPES if len(t := g[g["type"] == k]))
-        lines.append(f"seed {seed}: beats the trivial predictor on {int(g['beats_trivial'].sum())}/{len(g)} tasks "
-                     f"({by_type})")
-    return "\n".join(lines)
+    """How many tasks the model beats the trivial predictor on (``m2dino.metrics.bootstrap.beats_trivial``), per
+    seed."""
+    per_seed = table.groupby("seed")["beats_trivial"].agg(["sum", "size"])
+    return "; ".join(f"seed {s}: {int(r['sum'])}/{int(r['size'])} tasks above the trivial predictor (paired 95% "
+                     "interval of model - trivial above 0)"
+                     for s, r in per_seed.iterrows())

@@ -25,12 +25,14 @@ from torch.utils.data import Dataset
 
 from m2dino.config import config_hash
 from m2dino.paths import results_dir
+from m2dino.pretrain.loop import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
+from m2dino.train.affinity import active as affinity_active
 from m2dino.train.evaluation import evaluate, trivial_fit, trivial_scores
-from m2dino.train.ddp import wrap_ddp
-from m2dino.train.loop import fit, rank_and_world
-from m2dino.train.truth import normalised_train_targets
+from m2dino.train.ddp import rank_and_world, wrap_ddp
+from m2dino.train.loop import fit
+from m2dino.data.truth import normalised_train_targets
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
@@ -54,10 +56,13 @@ def run_hash(rc: DictConfig) -> str:
     """The hash that decides whether a finished run can be reused: everything that can change its results.
 
     Left out: output locations, and keys that don't touch this run (the profile's seed list and hardware note,
-    loader/generator processes, validation reporting, the in-house backbone's probe settings), so changing them never
-    retrains a finished run.
+    loader/generator processes, validation reporting, the in-house backbone's probe settings, ``train.affinity`` when
+    this run does not measure it), so changing them never retrains a finished run.
     """
     c = OmegaConf.to_container(rc, resolve=True)
+    c.pop("runtime", None)  # how the work is spread over processes, never what it computes
+    if not affinity_active(rc):  # affinity off (or not measured in this paradigm) cannot change the run
+        c.get("train", {}).pop("affinity", None)
     for k in OUTPUT_KEYS:
         c.pop(k, None)
     for section, keys in NOT_HASHED.items():
@@ -94,9 +99,11 @@ def resolve_device(cfg: DictConfig) -> torch.device:
 
 
 def default_model(cfg: DictConfig, task_ids: list[str]) -> nn.Module:
+    """The run's model; ``model.weights`` is resolved to a file first (``pretrained:inhouse`` may pretrain once)."""
     from m2dino.model import build_model
+    from m2dino.pretrain.store import with_resolved_weights
 
-    return build_model(cfg, list(task_ids))
+    return build_model(with_resolved_weights(cfg), list(task_ids))
 
 
 class LazySplit(Mapping):
@@ -162,6 +169,13 @@ def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = T
     path = run_dir(cfg, unit)
     if is_done(path, rc):
         return path
+    with torch_threads(rc.train.get("threads")):  # results depend on it (float reductions): pinned by config
+        return _run_unit(cfg, rc, path, unit, task_ids, progress, make_model, make_data, stop_after_epoch)
+
+
+def _run_unit(cfg: DictConfig, rc: DictConfig, path: Path, unit: str, task_ids: list[str], progress: bool,
+              make_model: Callable[[DictConfig, list[str]], nn.Module],
+              make_data: Callable[[DictConfig, list[str]], Splits], stop_after_epoch: int | None) -> Path:
     rank, world = rank_and_world()
     if rank == 0:
         _prepare_dir(path, rc)
@@ -190,7 +204,10 @@ def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = T
     t_train = time.perf_counter() - t0
     finish(rc, path, model, train_sets, test_sets, device)
     info = {"hash": run_hash(rc), "steps": res.steps, "best_epoch": res.best_epoch, "best_val_score": res.best_score,
-            "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2)}
+            "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2),
+            # what else the numbers depend on at float precision: a different CPU kernel set or torch differs
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     (path / "run.json").write_text(json.dumps(info, indent=1) + "\n")
     (path / "DONE").write_text(run_hash(rc) + "\n")
     if world > 1:

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from m2dino.registry import get_task
-from m2dino.train.evaluation import target_to_original
+from m2dino.data.coords import target_to_original
 
 
 def record_target(rec, task_id: str):

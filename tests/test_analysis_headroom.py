@@ -1,0 +1,235 @@
+"""Headroom score, Δs with the two-stage (seed, image) bootstrap, Holm, the beats-trivial criterion and the four-way
+verdicts, on hand-made per-image tables and fabricated run folders (no training)."""
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_fixtures import write_run
+
+from m2dino.analysis.delta_s import (PooledEvidenceError, TwoStage, aggregate, bootstrap_p, holm, task_table,
+                                     two_stage)
+from m2dino.analysis.headroom import headroom_score
+from m2dino.analysis.tidy import tidy_results
+from m2dino.analysis.verdicts import PROTOCOL, VERDICTS, claim_verdict, verdict, verdict_table
+from m2dino.metrics import primary_from_per_image
+from m2dino.metrics.bootstrap import beats_trivial, seed_draws, two_stage_combine
+from m2dino.registry import get_task
+
+N = 20
+
+
+def table(task: str, values, n: int = N) -> pd.DataFrame:
+    """A per-image table of ``n`` images; ``values`` a number (every image) or a sequence (per image)."""
+    v = np.broadcast_to(np.asarray(values, dtype=float), (n,))
+    paths = [f"{task}/img{i:03d}.png" for i in range(n)]
+    if task == "breast_2cls":  # AUC: ``values`` is each image's P(class 1); labels alternate
+        return pd.DataFrame({"image_path": paths, "label": np.arange(n) % 2, "pred": (v > 0.5).astype(int),
+                             "correct": 1, "p0": 1 - v, "p1": v})
+    col = {"breast_lesion": "dice", "FUGC": "mre"}[task]
+    return pd.DataFrame({"image_path": paths, col: v})
+
+
+def runs(root, per: dict, seeds=(0,), experiment: str = "main"):
+    """Run folders from hand-made tables: ``per[(paradigm, task)] = callable(seed) -> per-image table``; the
+    trivial predictor's tables come from ``per[("trivial", task)]``."""
+    tasks = sorted({t for _, t in per})
+    for s in seeds:
+        for p in ("single", "clinical", "all"):
+            units: dict[str, list[str]] = {}
+            for t in tasks:
+                if (p, t) in per:
+                    units.setdefault({"single": t, "clinical": get_task(t).group, "all": "all"}[p], []).append(t)
+            for unit, ids in units.items():
+                tabs = {t: per[(p, t)](s) for t in ids}
+                write_run(root, p, unit, s, {t: primary_from_per_image(t, tabs[t]) for t in ids},
+                          experiment=experiment, per_image=tabs,
+                          per_image_trivial={t: per[("trivial", t)](s) for t in ids})
+    return tidy_results(root)
+
+
+# ---- the headroom score ---------------------------------------------------------------------------------------------
+
+def test_headroom_score_on_hand_made_cases():
+    assert headroom_score(0.7, 0.0, "dice") == pytest.approx(0.7)
+    assert headroom_score(0.6, 0.2, "dice") == pytest.approx(0.5)
+    assert headroom_score(0.5, 0.5, "auc") == 0.0  # AUC at chance is the trivial predictor
+    assert headroom_score(0.75, np.nan, "auc") == pytest.approx(0.5)  # the trivial AUC is 0.5 by definition
+    assert headroom_score(12.0, 12.0, "mre") == 0.0  # an MRE equal to the trivial one
+    assert headroom_score(6.0, 12.0, "mre") == pytest.approx(0.5) and headroom_score(0.0, 12.0, "mre") == 1.0
+    assert headroom_score(24.0, 12.0, "mre") == pytest.approx(-1.0)  # worse than trivial is negative
+    assert np.isnan(headroom_score(0.9, 1.0, "dice"))  # no headroom: undefined, never infinite
+    np.testing.assert_allclose(headroom_score(np.array([0.5, 1.0]), np.array([0.5, 0.5]), "auc"), [0.0, 1.0])
+    with pytest.raises(ValueError, match="no headroom score"):
+        headroom_score(1.0, 0.0, "hd95")
+
+
+def test_beats_trivial_is_a_paired_interval_above_zero_with_mre_sign_flipped():
+    rng = np.random.default_rng(0)
+    same = table("breast_lesion", rng.uniform(0.2, 0.8, N))
+    assert beats_trivial("breast_lesion", same, same)["beats"] is False  # equal to trivial: interval [0, 0]
+    better = table("FUGC", 10 + rng.normal(0, 1, N))
+    res = beats_trivial("FUGC", better, table("FUGC", 20.0))
+    assert res["beats"] and res["diff_low"] > 0 and res["model"] < res["trivial"]  # lower MRE is better
+    worse = beats_trivial("FUGC", table("FUGC", 30 + rng.normal(0, 1, N)), table("FUGC", 20.0))
+    assert not worse["beats"] and worse["diff_high"] < 0
+
+
+# ---- Δs and the two-stage bootstrap ---------------------------------------------------------------------------------
+
+def test_delta_s_with_a_ts_score_of_zero_is_kept_and_its_relative_change_excluded_with_the_reason(tmp_path):
+    # TS Dice 0 and an empty trivial mask: s_TS = 0, the relative change is undefined, Δs is just s_CG
+    tidy = runs(tmp_path / "smoke", {("single", "breast_lesion"): lambda s: table("breast_lesion", 0.0),
+                                     ("clinical", "breast_lesion"): lambda s: table("breast_lesion", 0.4),
+                                     ("trivial", "breast_lesion"): lambda s: table("breast_lesion", 0.0)},
+                seeds=(0, 1))
+    ts = two_stage(tidy, "main", n_boot=100)
+    tab = task_table(ts).iloc[0]
+    assert tab["s_ts"] == 0.0 and tab["delta_s"] == pytest.approx(0.4)
+    assert tab["ci_low"] == pytest.approx(0.4) and tab["ci_high"] == pytest.approx(0.4)  # no variance anywhere
+    assert np.isnan(tab["rel_change_pct"]) and tab["rel_excluded"]  # excluded, and says why
+    assert tab["p_holm"] == 0.0 and tab["positive_transfer"] and not tab["negative_transfer"]
+
+
+def test_delta_s_for_auc_at_chance_and_mre_equal_to_trivial(tmp_path):
+    rng = np.random.default_rng(1)
+    good = rng.uniform(0.6, 1.0, N) * (np.arange(N) % 2) + rng.uniform(0, 0.4, N) * (1 - np.arange(N) % 2)
+    per = {("single", "breast_2cls"): lambda s: table("breast_2cls", 0.5),       # AUC 0.5: s_TS = 0
+           ("all", "breast_2cls"): lambda s: table("breast_2cls", good),         # AUC 1: s_AU = 1
+           ("trivial", "breast_2cls"): lambda s: table("breast_2cls", 0.5),
+           ("single", "FUGC"): lambda s: table("FUGC", 12.0),                    # MRE = trivial: s_TS = 0
+           ("all", "FUGC"): lambda s: table("FUGC", 6.0),                        # half the trivial MRE: s = 0.5
+           ("trivial", "FUGC"): lambda s: table("FUGC", 12.0)}
+    ts = two_stage(runs(tmp_path / "smoke", per), "main", paradigms=("all",), n_boot=100)
+    tab = task_table(ts).set_index("task")
+    assert tab.loc["breast_2cls", "s_ts"] == 0.0 and tab.loc["breast_2cls", "delta_s"] == pytest.approx(1.0)
+    assert tab.loc["FUGC", "s_ts"] == 0.0 and tab.loc["FUGC", "delta_s"] == pytest.approx(0.5)
+    assert aggregate(ts, None).iloc[0]["delta_s"] == pytest.approx(0.75)
+
+
+def _seed_spread(tmp_path, cg_by_seed, noise=0.0):
+    rng = np.random.default_rng(2)
+    jitter = rng.normal(0, noise, N)
+    per = {("single", "breast_lesion"): lambda s: table("breast_lesion", 0.5 + jitter),
+           ("clinical", "breast_lesion"): lambda s: table("breast_lesion", cg_by_seed[s] + jitter),
+           ("trivial", "breast_lesion"): lambda s: table("breast_lesion", 0.0)}
+    ts = two_stage(runs(tmp_path, per, seeds=tuple(range(len(cg_by_seed)))), "main", paradigms=("clinical",),
+                   n_boot=400)
+    return task_table(ts).iloc[0]
+
+
+def test_two_stage_interval_widens_with_seed_variance(tmp_path):
+    steady = _seed_spread(tmp_path / "a" / "smoke", [0.4, 0.4, 0.4])
+    spread = _seed_spread(tmp_path / "b" / "smoke", [0.2, 0.4, 0.6])
+    assert steady["delta_s"] == pytest.approx(-0.1) and spread["delta_s"] == pytest.approx(-0.1)
+    assert steady["ci_low"] == pytest.approx(-0.1) and steady["ci_high"] == pytest.approx(-0.1)  # zero variance
+    assert spread["ci_high"] - spread["ci_low"] > 0.15  # the seeds' spread (±0.2) shows in the interval
+    assert spread["ci_low"] < -0.1 < spread["ci_high"] and spread["p"] > steady["p"]
+
+
+def test_two_stage_combine_picks_seeds_then_image_resamples():
+    per_seed = np.stack([np.full((4, 2), 1.0), np.full((4, 2), 3.0)])  # seed 0 always 1, seed 1 always 3
+    draws = np.array([[0, 0], [1, 1], [0, 1], [1, 0]])
+    np.testing.assert_allclose(two_stage_combine(per_seed, draws), [1.0, 3.0, 2.0, 2.0])
+    d = seed_draws(3, 50, seed=1)
+    assert d.shape == (50, 3) and d.min() >= 0 and d.max() <= 2
+    with pytest.raises(ValueError, match="do not match"):
+        two_stage_combine(per_seed, np.zeros((3, 2), int))
+
+
+def test_bootstrap_p_and_holm():
+    assert bootstrap_p(0.0, np.zeros(100)) == 1.0 and bootstrap_p(-0.1, np.full(100, -0.1)) == 0.0
+    reps = np.random.default_rng(0).normal(0.2, 0.1, 4000)
+    assert bootstrap_p(0.2, reps) == pytest.approx(0.0455, abs=0.005)  # |z| = 2
+    # Holm by hand: sorted p 0.01, 0.02, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.02), max(0.04, 0.04)
+    np.testing.assert_allclose(holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
+    out = holm([0.01, np.nan])
+    assert out[0] == pytest.approx(0.01) and np.isnan(out[1])  # NaN stays out of the family
+
+
+# ---- verdicts -------------------------------------------------------------------------------------------------------
+
+def test_verdict_takes_each_of_the_four_values():
+    assert verdict(0.02, 0.10, +1, 0.05) == "agree"
+    assert verdict(-0.10, -0.02, +1, 0.05) == "disagree"
+    assert verdict(-0.10, -0.02, -1, 0.05) == "agree"
+    assert verdict(-0.03, 0.04, +1, 0.05) == "equivalent"
+    assert verdict(-0.03, 0.09, +1, 0.05) == "inconclusive"
+    assert verdict(np.nan, np.nan, +1, 0.05) == "inconclusive"
+    assert verdict(0.0, 0.04, +1, 0.05) == "equivalent"  # a bound at 0 does not exclude 0
+    assert verdict(-0.3, -0.1, 0, 0.05) == "agree"  # two-sided: either direction
+    assert set(VERDICTS) == {"agree", "disagree", "equivalent", "inconclusive"}
+
+
+def _evidence(family, rows, reps):
+    pts = pd.DataFrame(rows)
+    pts["experiment"] = "main" if family == "main" else "data_scale/frac0.5"
+    pts["seeds"] = "0,1,2"
+    pts["comparison"] = pts["paradigm"].map({"clinical": "CG vs TS", "all": "AU vs TS"})
+    return TwoStage(family, pts, np.asarray(reps, float), np.asarray(reps).shape[1])
+
+
+def _proto(key):
+    return next(p for p in PROTOCOL if p.key == key)
+
+
+def test_existential_claims_need_one_task_after_holm():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.01, (3, 1000))
+    rows = [dict(paradigm="clinical", task=t, group="breast", type="classification", delta_s=d, fraction=1.0)
+            for t, d in (("breast_lesion", -0.2), ("breast_2cls", 0.0), ("breast_3cls", 0.01))]
+    ev = _evidence("main", rows, noise + np.array([[-0.2], [0.0], [0.01]]))
+    v = claim_verdict(_proto("cg_scarce_negative"), ev, ["obstetrics"], ["breast"])
+    assert v["verdict"] == "agree" and v["estimate"] == pytest.approx(-0.2) and "1 of 3" in v["reason"]
+    calm = _evidence("main", [{**r, "delta_s": 0.0} for r in rows], noise)
+    assert claim_verdict(_proto("cg_scarce_negative"), calm, ["obstetrics"], ["breast"])["verdict"] == "equivalent"
+    up = _evidence("main", [{**r, "delta_s": 0.2} for r in rows], noise + 0.2)
+    assert claim_verdict(_proto("cg_scarce_negative"), up, ["obstetrics"], ["breast"])["verdict"] == "disagree"
+    wide = _evidence("main", [{**r, "delta_s": -0.05} for r in rows], rng.normal(-0.05, 0.2, (3, 1000)))
+    w = claim_verdict(_proto("cg_scarce_negative"), wide, ["obstetrics"], ["breast"])
+    assert w["verdict"] == "inconclusive" and w["mde"] > 0.2  # the MDE says how large an effect could be seen
+
+
+def test_a_pooled_call_of_the_verdicts_is_refused(tmp_path):
+    per = {("single", "breast_lesion"): lambda s: table("breast_lesion", 0.5),
+           ("clinical", "breast_lesion"): lambda s: table("breast_lesion", 0.4),
+           ("trivial", "breast_lesion"): lambda s: table("breast_lesion", 0.0)}
+    root = tmp_path / "smoke"
+    runs(root, per, experiment="main")
+    tidy = runs(root, per, experiment="data_scale/frac0.5")
+    for pooled in ("both", ["main", "data_scale"], None):
+        with pytest.raises(PooledEvidenceError):
+            two_stage(tidy, pooled, n_boot=50)
+    main, ds = two_stage(tidy, "main", n_boot=50), two_stage(tidy, "data_scale", n_boot=50)
+    assert set(ds.points["experiment"]) == {"data_scale/frac0.5"} and set(main.points["experiment"]) == {"main"}
+    with pytest.raises(PooledEvidenceError, match="never pooled"):
+        claim_verdict(_proto("cg_scarce_negative"), ds, ["obstetrics"], ["breast"])
+    with pytest.raises(PooledEvidenceError):
+        verdict_table(ds, main, ["obstetrics"], ["breast"])
+    v = verdict_table(main, ds, ["obstetrics"], ["breast"])
+    assert set(v["experiment"]) == {"main", "data_scale"} and (v.groupby("claim")["experiment"].nunique() == 1).all()
+    assert set(v["verdict"]) <= set(VERDICTS)
+    desc = v.set_index("claim").loc["au_consistent"]
+    assert desc["verdict"] == "inconclusive" and "descriptive only" in desc["reason"]
+
+
+def test_data_scale_claim_is_a_within_task_slope_over_fractions():
+    # Δs(CG) falls by 0.1 per halving of the data on two tasks: slope +0.1 per doubling, two-sided agree
+    rows, reps = [], []
+    rng = np.random.default_rng(3)
+    for t in ("breast_lesion", "breast_2cls"):
+        for f, d in ((0.25, -0.3), (0.5, -0.2)):
+            rows.append(dict(paradigm="clinical", task=t, group="breast", type="segmentation", delta_s=d, fraction=f))
+            reps.append(d + rng.normal(0, 0.005, 500))
+    ev = _evidence("data_scale", rows, reps)
+    v = claim_verdict(_proto("scale_dependence"), ev, ["obstetrics"], ["breast"])
+    assert v["estimate"] == pytest.approx(0.1) and v["verdict"] == "agree" and v["experiment"] == "data_scale"
+
+
+def test_the_protocol_table_in_the_docs_matches_the_code():
+    from m2dino.paths import REPO
+
+    rows = {line.split("|")[2].strip(" `"): line for line in (REPO / "docs" / "analysis.md").read_text().splitlines()
+            if line.startswith("| ") and line.count("|") >= 7}
+    for p in PROTOCOL:
+        assert p.key in rows, f"docs/analysis.md: no protocol row for {p.key}"
+        cells = [c.strip() for c in rows[p.key].split("|")]
+        assert cells[3] == p.experiment and cells[6].startswith(f"{p.delta:g}"), p.key
