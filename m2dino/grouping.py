@@ -42,14 +42,6 @@ def resolve_groups(grouping: Mapping) -> dict[str, list[str]]:
     return groups
 
 
-def group_of(grouping: Mapping, task_id: str) -> str:
-    """The group that holds ``task_id`` under ``grouping``."""
-    for g, ids in resolve_groups(grouping).items():
-        if task_id in ids:
-            return g
-    raise KeyError(task_id)
-
-
 def is_grouping_path(name: str) -> bool:
     """Whether a ``grouping=`` value names a file (``.yaml``/``.yml`` or a path) rather than a packaged grouping."""
     name = str(name)

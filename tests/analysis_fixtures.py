@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from m2dino.grouping import load_grouping, resolve_groups
+from m2dino.paths import run_path
 from m2dino.registry import all_tasks, get_task
 
 GROUPS = resolve_groups(load_grouping("clinical"))
@@ -25,7 +26,7 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
               per_image_trivial: dict[str, pd.DataFrame] | None = None) -> Path:
     """One run folder with metrics.csv (primary metric of each task, plus a secondary row for realism)."""
     profile = profile_root.name
-    d = profile_root / ("" if experiment == "main" else experiment) / paradigm / unit / f"seed{seed}"
+    d = run_path(profile_root, paradigm, unit, seed, experiment)
     d.mkdir(parents=True, exist_ok=True)
     rows = []
     for task, v in values.items():
@@ -110,7 +111,7 @@ def fabricate_everything(profile_root: Path, seeds: Iterable[int] = (0,)) -> Non
     routing = {t.id: {str(b): rng.integers(0, 100, 4).tolist() for b in (2, 3)} for t in all_tasks()}
     import json
     for s in seeds:
-        (profile_root / "all" / "all" / f"seed{s}" / "routing.json").write_text(json.dumps(routing))
+        (run_path(profile_root, "all", "all", s) / "routing.json").write_text(json.dumps(routing))
 
 
 def scored_per_image(task: str, error: float, seed: int = 0, n: int = 24, trivial: bool = False) -> pd.DataFrame:
@@ -177,4 +178,4 @@ def fabricate_scored(profile_root: Path, seeds: Iterable[int] = (0,)) -> None:
     rng = np.random.default_rng(0)
     routing = {t.id: {str(b): rng.integers(0, 100, 4).tolist() for b in (2, 3)} for t in all_tasks()}
     for s in seeds:
-        (profile_root / "all" / "all" / f"seed{s}" / "routing.json").write_text(json.dumps(routing))
+        (run_path(profile_root, "all", "all", s) / "routing.json").write_text(json.dumps(routing))

@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 from analysis_fixtures import fabricate_everything  # noqa: E402
 
 from m2dino.analysis import figures  # noqa: E402
-from m2dino.analysis.report import build_tables  # noqa: E402
+from m2dino.analysis.tables import build_tables  # noqa: E402
 from m2dino.analysis.routing import cluster, load_routing, routing_similarity  # noqa: E402
 from m2dino.analysis.tidy import provenance, tidy_results  # noqa: E402
 from m2dino.plotting import save_figure  # noqa: E402

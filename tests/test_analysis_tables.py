@@ -6,7 +6,8 @@ from analysis_fixtures import fabricate, write_run
 
 from m2dino.analysis.change import RunSet, aggregate, relative_change, task_changes
 from m2dino.analysis.delta_m import delta_m
-from m2dino.analysis.tidy import NoResultsError, parse_run_dir, primary_table, provenance, tidy_results
+from m2dino.analysis.tidy import NoResultsError, primary_table, provenance, tidy_results
+from m2dino.paths import parse_run_path as parse_run_dir
 from m2dino.analysis.transfer import classify, count_negative
 
 
@@ -114,3 +115,12 @@ def test_negative_transfer_needs_an_interval_below_zero():
     assert g.loc[("CG vs TS", "breast"), "mean_change"] == pytest.approx((-30 - 5 + 4) / 3)
     assert g.loc[("CG vs TS", "breast"), "n_negative"] == 1 and g.loc[("CG vs TS", "breast"), "n_positive"] == 1
     assert g.loc[("CG vs TS", "lung"), "n_tasks"] == 1
+
+
+def test_run_path_and_parse_run_path_are_inverse(tmp_path):
+    from m2dino.paths import run_path
+
+    for exp in ("main", "data_scale/frac0.25", "ablation_dense"):
+        d = run_path(tmp_path, "clinical", "breast", 3, exp)
+        assert parse_run_dir(d, tmp_path) == {"experiment": exp, "paradigm": "clinical", "unit": "breast", "seed": 3}
+    assert run_path(tmp_path, "all", "all", 0) == tmp_path / "all" / "all" / "seed0"

@@ -14,8 +14,8 @@ from m2dino.paths import REPO
 # Built from pieces so that this file does not match itself.
 _SHARED = "sha" + "red"
 OUTSIDE = re.compile(
-    r"\.\./+" + _SHARED + r"\b"                                  # ../shared, ../../shared/...
-    + r"|\b" + _SHARED + r"/(paper|style|data-layout)\.md"       # shared/paper.md and its siblings
+    r"\.\./+" + _SHARED + r"\b"                                  # the shared folder beside the repo
+    + r"|\b" + _SHARED + r"/(paper|style|data-layout)\.md"       # its reference documents
     + r"|(^|[\s`'\"(\[./])" + "no" + r"tes/\S"                   # a notes/ path
 )
 DOCS = ("data-contract.md", "run-folder.md", "challenge-layout.md", "study.md")

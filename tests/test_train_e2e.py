@@ -6,7 +6,8 @@ import pytest
 
 from m2dino.cli import main as cli
 from m2dino.config import load
-from m2dino.train.paradigms import collect_metrics, run_paradigm
+from m2dino.analysis.tidy import collect_metrics
+from m2dino.train.paradigms import run_paradigm
 
 TASKS = ["breast_lesion", "breast_2cls", "thyroid_nodule_det", "FUGC"]
 

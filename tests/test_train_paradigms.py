@@ -9,8 +9,9 @@ from hydra import compose, initialize_config_dir
 from m2dino.config import CONF_DIR, load
 from m2dino.grouping import paradigm_units
 from m2dino.registry import task_ids
-from m2dino.train.paradigms import collect_logs, collect_metrics, run_paradigm
-from m2dino.train.report import TABLE_COLUMNS, plot_curves, result_table
+from m2dino.analysis.tidy import collect_metrics
+from m2dino.train.paradigms import collect_logs, run_paradigm
+from m2dino.analysis.paradigm_results import TABLE_COLUMNS, plot_curves, result_table
 from train_standins import TASKS, tiny_data, tiny_model
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from m2dino.config import load
 from m2dino.grouping import load_grouping, resolve_groups
-from m2dino.paths import results_dir
+from m2dino.paths import MAIN, results_dir, run_path
 
 DATA_SCALE_GROUPS = ("obstetrics", "breast")
 
@@ -83,9 +83,9 @@ def expected_run_dirs(cfg) -> list[Path]:
     """Run folders a config will produce: one per unit and profile seed."""
     from m2dino.grouping import paradigm_units
 
-    exp = cfg.get("experiment") or "main"
-    base = results_dir(cfg) / ("" if exp == "main" else exp) / cfg.paradigm.name
-    return [base / unit / f"seed{s}" for unit in paradigm_units(cfg) for s in cfg.profile.seeds]
+    exp = cfg.get("experiment") or MAIN
+    return [run_path(results_dir(cfg), cfg.paradigm.name, unit, s, exp)
+            for unit in paradigm_units(cfg) for s in cfg.profile.seeds]
 
 
 def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str] = (), progress: bool = False,

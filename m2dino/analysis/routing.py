@@ -41,11 +41,6 @@ def load_routing(run_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["task", "block", "expert"], kind="stable").reset_index(drop=True)
 
 
-def usage_matrix(usage: pd.DataFrame) -> pd.DataFrame:
-    """Tasks x (block, expert) share matrix for a heatmap."""
-    return usage.pivot_table(index="task", columns=["block", "expert"], values="share", sort=False)
-
-
 def routing_similarity(usage: pd.DataFrame) -> pd.DataFrame:
     """Task x task similarity: 1 - mean over MoE blocks of the Jensen-Shannon distance (base 2) between the tasks'
     expert-share distributions. 1 = identical routing, 0 = disjoint experts."""

@@ -79,10 +79,6 @@ def numbers_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def claims_frame() -> pd.DataFrame:
-    return pd.DataFrame([{**c.__dict__, "source": f"study [{c.grade}]"} for c in CLAIMS])
-
-
 def side_by_side(changes: pd.DataFrame, group_table: pd.DataFrame, ours_label: str) -> pd.DataFrame:
     """Each study number next to ours for the same quantity (main experiment, seed-averaged).
 

@@ -8,35 +8,24 @@ the mean box); those rows are kept once per experiment, seed, task and metric, a
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import OmegaConf
 
+from m2dino.paths import parse_run_path
 from m2dino.provenance import note_run
 from m2dino.registry import get_task
 
-PARADIGMS = ("single", "clinical", "all")
 TRIVIAL = "trivial"
 METRICS_COLUMNS = ("profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
                    "ci_high", "n_train", "n_test")
 INT_COLUMNS = {"label", "pred", "correct", "height", "width"}
-_SEED = re.compile(r"^seed(\d+)$")
 
 
 class NoResultsError(FileNotFoundError):
     """No run folder with a ``metrics.csv`` where results were expected."""
-
-
-def parse_run_dir(run_dir: Path, profile_root: Path) -> dict:
-    """Experiment, paradigm, unit and seed of a run folder, from its path below ``results/<profile>/``."""
-    parts = Path(run_dir).relative_to(profile_root).parts
-    m = _SEED.match(parts[-1]) if parts else None
-    if len(parts) < 3 or m is None or parts[-3] not in PARADIGMS:
-        raise ValueError(f"{run_dir}: not a run folder <profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/")
-    return {"experiment": "/".join(parts[:-3]) or "main", "paradigm": parts[-3], "unit": parts[-2],
-            "seed": int(m.group(1))}
 
 
 def run_dirs(profile_root: Path) -> list[Path]:
@@ -56,7 +45,7 @@ def read_metrics(run_dir: Path, profile_root: Path) -> pd.DataFrame:
     missing = [c for c in METRICS_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
-    where = parse_run_dir(Path(run_dir), Path(profile_root))
+    where = parse_run_path(Path(run_dir), Path(profile_root))
     model_rows = df["paradigm"].astype(str) != TRIVIAL
     for key in ("paradigm", "unit", "seed"):
         bad = df.index[model_rows & (df[key].astype(str) != str(where[key]))]
@@ -75,6 +64,46 @@ def read_metrics(run_dir: Path, profile_root: Path) -> pd.DataFrame:
     df["is_primary"] = [primary[t] == m for t, m in zip(df["task"], df["metric"])]
     df["direction"] = df["task"].map(direction).astype(int)
     return df
+
+
+def _profile_root(run_dir: Path, profile: str) -> Path:
+    """The ``results/<profile>`` folder above a run folder (the nearest ancestor named ``profile`` above its
+    paradigm level; an experiment has at most four levels)."""
+    p = run_dir.parents[2]
+    for _ in range(5):
+        if p.name == profile:
+            return p
+        p = p.parent
+    raise ValueError(f"{run_dir}: no folder named {profile!r} above it (docs/run-folder.md)")
+
+
+def collect_metrics(where: Path | str | Iterable[Path | str]) -> pd.DataFrame:
+    """All ``metrics.csv`` of finished runs under a folder (or in the given run folders), in one table, for a quick
+    look at a paradigm right after training; :func:`tidy_results` is the full table of a profile.
+
+    Adds ``experiment`` (the folder level between profile and paradigm, ``main`` if none) and ``run_dir``. The
+    trivial predictor's rows, written by every run, appear once per (experiment, seed, task, metric).
+    """
+    if isinstance(where, (str, Path)):
+        root = Path(where)
+        dirs = sorted(p.parent for p in root.rglob("DONE")) if root.is_dir() else []
+    else:
+        dirs = [Path(p) for p in where]
+    frames = []
+    for d in dirs:
+        f = d / "metrics.csv"
+        if not (d / "DONE").exists() or not f.exists():
+            continue
+        df = pd.read_csv(f)
+        note_run(d)  # figures saved later name the runs they read
+        exp = parse_run_path(d, _profile_root(d, str(df["profile"].iloc[0])))["experiment"]
+        frames.append(df.assign(experiment=exp, run_dir=str(d)))
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    trivial = out["paradigm"] == TRIVIAL
+    dedup = out[trivial].drop_duplicates(["experiment", "seed", "task", "metric"])
+    return pd.concat([out[~trivial], dedup], ignore_index=True)
 
 
 def tidy_results(profile_root: Path) -> pd.DataFrame:
@@ -130,7 +159,7 @@ def read_per_image(run_dir: Path, task: str, name: str = PER_IMAGE) -> pd.DataFr
     return sub
 
 
-def run_config(run_dir: Path) -> dict:
+def read_run_config(run_dir: Path) -> dict:
     """A run's resolved ``config.yaml`` as a dict (empty when the file is absent)."""
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
@@ -141,11 +170,11 @@ def run_config(run_dir: Path) -> dict:
         raise ValueError(f"{path}: cannot read run config ({e})") from e
 
 
-def data_label(tidy: pd.DataFrame) -> str:
+def data_source_label(tidy: pd.DataFrame) -> str:
     """``synthetic data``, ``FMC_UIA data`` or ``mixed data`` from the runs' configs (what the figures must say)."""
     sources = set()
     for d in tidy["run_dir"].unique():
-        src = (run_config(Path(d)).get("data") or {}).get("source", "synthetic")
+        src = (read_run_config(Path(d)).get("data") or {}).get("source", "synthetic")
         sources.add(str(src))
     if sources == {"synthetic"}:
         return "synthetic data"
@@ -158,4 +187,4 @@ def provenance(tidy: pd.DataFrame) -> str:
     """A one-line label for captions: profile(s), seeds and data, e.g. ``profile=demo, seeds [0], synthetic data``."""
     profiles = ",".join(sorted(tidy["profile"].astype(str).unique()))
     seeds = sorted(int(s) for s in tidy["seed"].unique())
-    return f"profile={profiles}, seeds {seeds}, {data_label(tidy)}"
+    return f"profile={profiles}, seeds {seeds}, {data_source_label(tidy)}"

@@ -132,7 +132,7 @@ def run(cfg: DictConfig) -> dict:
         loader = build_loader(cfg, ds, train=True)
         loader.batch_sampler.set_epoch(0)
         batches = [b for b, _ in zip(loader, range(12))]
-    from m2dino.pretrain.loop import torch_threads
+    from m2dino.threads import torch_threads
 
     with torch_threads(cfg.train.get("threads")):  # the thread count training runs with
         train = _train_rate(cfg, task_ids, batches)

@@ -273,13 +273,10 @@ def run(cfg: DictConfig) -> dict:
     paper_batch = int(OmegaConf.select(cfg, "bench.moe.paper_batch", default=32 if cuda else 4))
     mem_batch = int(OmegaConf.select(cfg, "bench.moe.mem_batch", default=32 if cuda else 8))
     threads = OmegaConf.select(cfg, "bench.moe.threads", default=None)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
+    from m2dino.threads import torch_threads
+
+    with torch_threads(threads):
         return _run(cfg, device, reps, paper_batch, mem_batch)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _run(cfg: DictConfig, device: torch.device, reps: int, paper_batch: int, mem_batch: int) -> dict:

@@ -18,7 +18,7 @@ import sys
 import pandas as pd
 
 from m2dino.analysis.advisor import AdvisorError, advise, effects, fit, read_queries
-from m2dino.analysis.report import data_scale_changes
+from m2dino.analysis.tables import data_scale_changes
 from m2dino.analysis.change import task_changes
 from m2dino.analysis.tidy import NoResultsError, provenance, tidy_results
 from m2dino.commands.report import pop_option

@@ -15,7 +15,7 @@ import pandas as pd
 
 from m2dino.analysis.delta_m import CONVENTION
 from m2dino.analysis.findings import what_we_found
-from m2dino.analysis.report import build_tables, write_tables
+from m2dino.analysis.tables import build_tables, write_tables
 from m2dino.analysis.tidy import NoResultsError, tidy_results
 from m2dino.config import load
 from m2dino.paths import results_dir

@@ -23,9 +23,10 @@ def main(argv: list[str]) -> int:
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root
+    from m2dino.analysis.tidy import collect_metrics
     from m2dino.train.ddp import distributed
-    from m2dino.train.paradigms import collect_metrics, run_paradigm
-    from m2dino.train.report import result_table, show_table
+    from m2dino.train.paradigms import run_paradigm
+    from m2dino.analysis.paradigm_results import result_table, show_table
 
     cfg = load(argv)
     try:

@@ -17,6 +17,7 @@ from m2dino.data import io, layout, transforms
 from m2dino.data.errors import DataError
 from m2dino.data.layout import Record
 from m2dino.data.transforms import AugmentConfig
+from m2dino.threads import torch_threads
 
 
 @contextmanager
@@ -26,15 +27,8 @@ def _single_thread() -> Iterator[None]:
     Per-item transforms are far too small for intra-op parallelism: with the trainer's thread pool they ran 10-20x
     slower on a busy 2-core machine (waking threads per op). DataLoader workers already use one thread each.
     """
-    n = torch.get_num_threads()
-    if n == 1 or get_worker_info() is not None:
+    with torch_threads(None if get_worker_info() is not None else 1):
         yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def subsample(records: list[Record], fraction: float, seed: int) -> list[Record]:

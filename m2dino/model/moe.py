@@ -215,11 +215,6 @@ class TaskMoEMlp(nn.Module):
         return out.reshape(*shape[:-1], -1)
 
 
-def moe_modules(model: nn.Module) -> list[tuple[str, TaskMoEMlp]]:
-    """The (name, module) pairs of every MoE MLP inside ``model``."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, TaskMoEMlp)]
-
-
 def upcycle_blocks(blocks: nn.ModuleList, indices: Sequence[int], **moe_kwargs) -> dict[int, TaskMoEMlp]:
     """Replace ``blocks[i].mlp`` by an upcycled ``TaskMoEMlp`` for each i; returns block index -> MoE module."""
     out = {}

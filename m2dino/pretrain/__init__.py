@@ -33,7 +33,7 @@ probes with CIs above 0. The flat loss after ~400 steps is not flat in the probe
 One file per job: ``images`` (unlabelled images, their own seed namespace), ``augment`` (batched random views),
 ``mim`` and ``dino`` (the objectives), ``loop`` (the training loop), ``store`` (cache, safetensors in timm's keys,
 ``model.weights=pretrained:inhouse`` resolution), ``probe`` (linear probes against random init, on val), ``choice``
-(the objective and budget experiments), ``report`` (the figure).
+(the objective and budget experiments), ``plots`` (the figure).
 """
 from m2dino.pretrain.store import INHOUSE, backbone_path, ensure_pretrained, resolve_weights, with_resolved_weights
 

@@ -27,7 +27,8 @@ from omegaconf import DictConfig
 
 from m2dino.config import load
 from m2dino.pretrain import probe, store
-from m2dino.pretrain.loop import create_backbone, torch_threads
+from m2dino.pretrain.loop import create_backbone
+from m2dino.threads import torch_threads
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, object]]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pandas as pd
 import torch
@@ -16,6 +15,7 @@ from torch import nn
 from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.model.backbone import create_vit
+from m2dino.threads import torch_threads
 from m2dino.pretrain.dino import DinoObjective
 from m2dino.pretrain.images import unlabelled_images
 from m2dino.pretrain.mim import MimObjective
@@ -27,18 +27,6 @@ def create_backbone(cfg: DictConfig) -> nn.Module:
     """The profile's timm DINOv3 ViT, randomly initialised, without classifier head (the model's own backbone)."""
     overrides = OmegaConf.to_container(cfg.model.overrides, resolve=True) if cfg.model.get("overrides") else {}
     return create_vit(cfg.model.arch, int(cfg.model.img_size), overrides)
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads (None: unchanged), restoring the previous number after."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def build_objective(cfg: DictConfig, backbone: nn.Module) -> nn.Module:

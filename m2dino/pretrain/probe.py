@@ -33,7 +33,8 @@ from m2dino.config import config_hash
 from m2dino.metrics import bootstrap_ci, paired_bootstrap_change, score_task
 from m2dino.metrics.bootstrap import draw_counts
 from m2dino.pretrain import store
-from m2dino.pretrain.loop import create_backbone, torch_threads
+from m2dino.pretrain.loop import create_backbone
+from m2dino.threads import torch_threads
 
 Split = tuple[torch.Tensor, list[Any], list[str]]  # images [N, 3, H, W], targets, image paths
 SPLIT = "val"  # the split probes are scored on: they inform choices, so never test (#11: no choice made on test)

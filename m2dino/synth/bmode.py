@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import convolve1d
 
 from m2dino.synth.geometry import Geometry
-from m2dino.synth.psf import PROBES, load_psf, pixel_kernels
+from m2dino.synth.psf import load_psf, pixel_kernels
 
 RAYLEIGH_MEAN = float(np.sqrt(np.pi / 2))  # mean envelope of unit-echo tissue (E|s|^2 = 2, unit-energy PSF)
 
@@ -88,7 +88,3 @@ def bmode(amp: np.ndarray, att: np.ndarray, geom: Geometry, rng: np.random.Gener
     """The uint8 [n, n] B-mode image (scan-converted for sector probes, black outside the field of view)."""
     grey = geom.scan_convert(log_compress(envelope(amp, att, geom, rng, acq), acq))
     return np.rint(grey * 255 * geom.fov).astype(np.uint8)
-
-
-def probe_depth_cm(kind: str) -> float:
-    return PROBES[kind].depth * 100

@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from m2dino.train import checkpoint
-from m2dino.train.evaluation import collate
+from m2dino.data.dataset import collate_one_task
 
 ESTIMATORS = ("lookahead", "cosine")
 FIELDS = ["step", "i", "j", "value", "estimator"]
@@ -142,7 +142,7 @@ def fixed_batches(train_sets: Mapping[str, Dataset], tasks: Sequence[str], batch
         for t in tasks:
             n = len(train_sets[t])
             idx = np.random.default_rng([seed, _BATCH_SEED]).permutation(n)[:batch_size].tolist()
-            b = collate([train_sets[t][i] for i in idx])
+            b = collate_one_task([train_sets[t][i] for i in idx])
             out[t] = (b["image"].to(device), b["target"].to(device))
         return out
     finally:

@@ -19,13 +19,6 @@ from m2dino.data.truth import original_target
 from m2dino.registry import get_task
 
 
-def collate(items: list[dict]) -> dict:
-    """Stack one task's items into a batch: ``image`` [B,3,H,W], ``target`` [B,...], ``meta`` a list of dicts."""
-    return {"image": torch.stack([it["image"] for it in items]),
-            "target": torch.stack([torch.as_tensor(it["target"]) for it in items]),
-            "meta": [it["meta"] for it in items]}
-
-
 @torch.no_grad()
 def predict(model: nn.Module, dataset: Dataset, task_id: str, device: torch.device, batch_size: int = 32,
             amp: bool = False, with_targets: bool = True) -> tuple[list, list, list[str], list[tuple[int, int]]]:

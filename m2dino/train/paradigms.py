@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from m2dino import provenance
 from m2dino.grouping import paradigm_units
+from m2dino.paths import parse_run_path
 from m2dino.train.ddp import rank_and_world
 from m2dino.train.run import default_data, default_model, is_done, run_config, run_dir, run_unit
 
@@ -103,42 +104,6 @@ def run_seeds(cfg: DictConfig, progress: bool = True, **kw) -> list[Path]:
     return run_configs(cfgs, progress=progress, **kw)
 
 
-def _run_folders(where: Path | str | Iterable[Path | str]) -> list[Path]:
-    if isinstance(where, (str, Path)):
-        root = Path(where)
-        return sorted(p.parent for p in root.rglob("DONE")) if root.is_dir() else []
-    return [Path(p) for p in where]
-
-
-def collect_metrics(where: Path | str | Iterable[Path | str]) -> pd.DataFrame:
-    """All ``metrics.csv`` of finished runs under a results folder (or in the given run folders), in one table.
-
-    Adds ``experiment`` (the folder level between profile and paradigm, ``main`` if none) and ``run_dir``. The
-    trivial predictor's rows, written by every run, appear once per (experiment, seed, task, metric).
-    """
-    frames = []
-    for d in _run_folders(where):
-        f = d / "metrics.csv"
-        if not (d / "DONE").exists() or not f.exists():
-            continue
-        df = pd.read_csv(f)
-        provenance.note_run(d)  # figures saved later name the runs they read
-        # <results>/<profile>/[<experiment...>/]<paradigm>/<unit>/seed<k>
-        paradigm_dir = d.parent.parent
-        parts = []
-        p = paradigm_dir.parent
-        while p.name and p.name != str(df["profile"].iloc[0]) and len(parts) < 4:
-            parts.insert(0, p.name)
-            p = p.parent
-        frames.append(df.assign(experiment="/".join(parts) or "main", run_dir=str(d)))
-    if not frames:
-        return pd.DataFrame()
-    out = pd.concat(frames, ignore_index=True)
-    trivial = out["paradigm"] == "trivial"
-    dedup = out[trivial].drop_duplicates(["experiment", "seed", "task", "metric"])
-    return pd.concat([out[~trivial], dedup], ignore_index=True)
-
-
 def collect_logs(paths: Iterable[Path | str]) -> pd.DataFrame:
     """The ``train_log.csv`` of each run folder, with ``paradigm``, ``unit`` and ``seed`` columns."""
     frames = []
@@ -146,6 +111,6 @@ def collect_logs(paths: Iterable[Path | str]) -> pd.DataFrame:
         f = d / "train_log.csv"
         if f.exists():
             provenance.note_run(d)
-            frames.append(pd.read_csv(f).assign(paradigm=d.parent.parent.name, unit=d.parent.name,
-                                                seed=int(d.name.removeprefix("seed"))))
+            where = parse_run_path(d, d.parents[2])  # paradigm, unit and seed; the experiment is not needed here
+            frames.append(pd.read_csv(f).assign(paradigm=where["paradigm"], unit=where["unit"], seed=where["seed"]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

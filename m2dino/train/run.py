@@ -24,8 +24,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from m2dino.config import config_hash
-from m2dino.paths import results_dir
-from m2dino.pretrain.loop import torch_threads
+from m2dino.paths import MAIN, results_dir, run_path
+from m2dino.threads import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
 from m2dino.train.affinity import active as affinity_active
@@ -73,11 +73,7 @@ def run_hash(rc: DictConfig) -> str:
 
 def run_dir(cfg: DictConfig, unit: str) -> Path:
     """``results/<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>`` (no experiment level for ``main``)."""
-    base = results_dir(cfg)
-    exp = cfg.get("experiment") or "main"
-    if exp != "main":
-        base = base / exp
-    return base / cfg.paradigm.name / unit / f"seed{cfg.seed}"
+    return run_path(results_dir(cfg), cfg.paradigm.name, unit, int(cfg.seed), cfg.get("experiment") or MAIN)
 
 
 def is_done(path: Path, rc: DictConfig) -> bool:

@@ -80,11 +80,9 @@ def plot_curves(logs: pd.DataFrame, title: str, out_dir: Path, name: str) -> tup
 
 def save_table(cfg, table: pd.DataFrame) -> Path:
     """``results/<profile>/tables/<paradigm>.csv`` (``[<experiment>/]`` before ``tables`` outside the main study)."""
-    from m2dino.paths import results_dir
+    from m2dino.paths import MAIN, experiment_dir, results_dir
 
-    base = results_dir(cfg)
-    exp = cfg.get("experiment") or "main"
-    out = (base if exp == "main" else base / exp) / "tables" / f"{cfg.paradigm.name}.csv"
+    out = experiment_dir(results_dir(cfg), cfg.get("experiment") or MAIN) / "tables" / f"{cfg.paradigm.name}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     return out
