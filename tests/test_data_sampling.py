@@ -96,3 +96,29 @@ def test_ranks_split_every_batch_and_their_shares_restore_the_mean(world):
         assert all(p[0].share / (len(p) * world) == pytest.approx(1 / len(batch)) for p in parts)
     with pytest.raises(ValueError, match="rank"):
         TaskBatchSampler(SIZES, 4, rank=2, world=2)
+
+
+def test_repeats_for_reaches_the_step_floor_and_no_more_passes_than_needed():
+    from m2dino.data.sampling import repeats_for
+
+    # 3 + 1 + 5 = 9 batches per pass at batch 4; 2 epochs -> 18 steps
+    assert repeats_for(SIZES, 4, epochs=2, min_steps=0) == 1
+    assert repeats_for(SIZES, 4, epochs=2, min_steps=18) == 1
+    assert repeats_for(SIZES, 4, epochs=2, min_steps=19) == 2
+    assert repeats_for({"b": 3}, 4, epochs=6, min_steps=100) == 17  # 1 batch per pass: ceil(100 / 6)
+
+
+def test_repeated_epoch_is_several_fixed_exposure_passes():
+    plan = epoch_plan(SIZES, 4, "proportional", seed=0, epoch=1, repeats=3)
+    assert len(plan) == 3 * 9
+    got = by_task(plan)
+    for t, n in SIZES.items():
+        assert sorted(i for b in got[t] for i in b) == sorted(list(range(n)) * 3)  # every image exactly 3 times
+    # pass j of epoch e is single-pass epoch e * repeats + j: distinct passes, and repeats=1 is unchanged
+    assert plan[:9] == epoch_plan(SIZES, 4, "proportional", seed=0, epoch=3)
+    assert plan[9:18] == epoch_plan(SIZES, 4, "proportional", seed=0, epoch=4)
+    s = TaskBatchSampler(SIZES, 4, "proportional", seed=0, repeats=3)
+    s.set_epoch(1)
+    assert len(s) == 27 and len(list(s)) == 27
+    with pytest.raises(ValueError, match="repeats"):
+        epoch_plan(SIZES, 4, repeats=0)

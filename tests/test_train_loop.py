@@ -146,3 +146,25 @@ def test_training_is_byte_identical_with_and_without_loader_workers(tmp_path):
     assert out[0][1] == out[2][1]
     for k, v in out[0][0].items():
         assert torch.equal(v, out[2][0][k]), k
+
+
+def test_step_floor_gives_a_small_unit_more_passes_and_a_large_one_none(tmp_path):
+    """train.min_steps: the one-task unit makes enough passes per epoch to reach the floor; the four-task unit, above
+    the floor already, trains exactly as without it (the same rule in every paradigm)."""
+    cfg = _cfg(tmp_path, "train.epochs=2", "train.min_steps=20", "train.eval_every=2")
+    train, val, _ = tiny_data(cfg, TASKS)
+    torch.manual_seed(0)
+    for sub in ("one", "four", "free"):
+        (tmp_path / sub).mkdir()
+    one = fit(TinyModel(TASKS[:1]), {TASKS[0]: train[TASKS[0]]}, {TASKS[0]: val[TASKS[0]]}, cfg, tmp_path / "one",
+              torch.device("cpu"), progress=False)
+    assert one.steps == 24 and one.epochs_done == 2  # 3 batches per pass, 4 passes per epoch: ceil(20 / 6) = 4
+    rows = list(csv.DictReader(open(tmp_path / "one" / "train_log.csv")))
+    assert [int(r["epoch"]) for r in rows].count(0) == 12
+    torch.manual_seed(0)
+    four = fit(TinyModel(TASKS), train, val, cfg, tmp_path / "four", torch.device("cpu"), progress=False)
+    torch.manual_seed(0)
+    free = fit(TinyModel(TASKS), train, val, _cfg(tmp_path, "train.epochs=2", "train.eval_every=2"),
+               tmp_path / "free", torch.device("cpu"), progress=False)
+    assert four.steps == free.steps == 24
+    assert (tmp_path / "four" / "train_log.csv").read_text() == (tmp_path / "free" / "train_log.csv").read_text()

@@ -89,29 +89,31 @@ def expected_run_dirs(cfg) -> list[Path]:
 
 
 def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str] = (), progress: bool = False,
-                ) -> list[Path]:
+                seeds: Sequence[int] | None = None) -> list[Path]:
     """Train every entry of ``plan`` (override lists) whose run folders are not finished (``DONE``), for each seed of
-    the profile; return all the plan's run folders. Finished runs are only read, never retrained."""
+    the profile (or of ``seeds``); return all the plan's run folders. Finished runs are only read, never retrained.
+
+    Every missing run of the whole plan goes to the unit pool at once, the all-task units first: the longest jobs
+    start first, so ``runtime.unit_workers`` processes stay busy until the end."""
     from m2dino.train.paradigms import ensure_data, run_configs
 
-    dirs: list[Path] = []
-    data_ready = False
+    todo, want = [], []
     for overrides in plan:
         cfg = load([f"profile={profile}", *overrides, *extra])
-        todo, want = [], {}
-        for seed in cfg.profile.seeds:
+        for seed in (cfg.profile.seeds if seeds is None else seeds):
             cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
-            want[seed] = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
-            if not all((d / "DONE").exists() for d in want[seed]):
+            dirs = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
+            want.append((overrides, seed, dirs))
+            if not all((d / "DONE").exists() for d in dirs):
                 todo.append(cfg_s)
-        if todo:
-            if not data_ready:  # generate the synthetic data once (idempotent; a no-op when it exists)
-                ensure_data(todo[0])
-                data_ready = True
-            run_configs(todo, progress=progress)  # every seed's units at once: runtime.unit_workers share them
-        for seed, seed_dirs in want.items():
-            missing = [d for d in seed_dirs if not (d / "metrics.csv").exists()]
-            if missing:
-                raise RuntimeError(f"training {overrides} (seed {seed}) left no metrics.csv in {missing[0]}")
-            dirs += seed_dirs
-    return dirs
+    if todo:
+        ensure_data(todo[0])  # generate the synthetic data once (idempotent; a no-op when it exists)
+        longest_first = {"all": 0, "clinical": 1, "single": 2}
+        run_configs(sorted(todo, key=lambda c: longest_first.get(c.paradigm.name, 3)), progress=progress)
+    out: list[Path] = []
+    for overrides, seed, dirs in want:
+        missing = [d for d in dirs if not (d / "metrics.csv").exists()]
+        if missing:
+            raise RuntimeError(f"training {overrides} (seed {seed}) left no metrics.csv in {missing[0]}")
+        out += dirs
+    return out

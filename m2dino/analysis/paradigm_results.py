@@ -14,10 +14,10 @@ from m2dino.plotting import save_figure
 from m2dino.registry import TASK_TYPES, all_tasks, get_task
 
 TABLE_COLUMNS = ["task", "type", "group", "unit", "seed", "metric", "value", "ci_low", "ci_high", "trivial",
-                 "beats_trivial", "n_train", "n_test"]
+                 "diff_low", "diff_high", "beats_trivial", "n_train", "n_test"]
 
 
-def result_table(metrics: pd.DataFrame, paradigm: str) -> pd.DataFrame:
+def result_table(metrics: pd.DataFrame, paradigm: str, n_boot: int = 1000) -> pd.DataFrame:
     """One row per task and seed: the primary metric with its 95% CI, the trivial predictor's value beside it, and
     whether the model beats it (``m2dino.metrics.bootstrap.beats_trivial``: the paired 95% interval of model -
     trivial over the run's test images lies above 0)."""
@@ -26,17 +26,21 @@ def result_table(metrics: pd.DataFrame, paradigm: str) -> pd.DataFrame:
     trivial = prim[prim["paradigm"] == "trivial"][["experiment", "seed", "task", "value"]]
     trivial = trivial.rename(columns={"value": "trivial"}).drop_duplicates(["experiment", "seed", "task"])
     out = model.merge(trivial, on=["experiment", "seed", "task"], how="left")
-    out["beats_trivial"] = [_beats(t, Path(d)) for t, d in zip(out["task"], out["run_dir"])]
+    paired = [_beats(t, Path(d), n_boot) for t, d in zip(out["task"], out["run_dir"])]
+    out["diff_low"] = [b["diff_low"] for b in paired]
+    out["diff_high"] = [b["diff_high"] for b in paired]
+    out["beats_trivial"] = [b["beats"] for b in paired]
     order = {t.id: i for i, t in enumerate(all_tasks())}
     out = out.assign(_o=out["task"].map(order)).sort_values(["_o", "seed"]).drop(columns="_o")
     return out[TABLE_COLUMNS].reset_index(drop=True)
 
 
-def _beats(task: str, run_dir: Path) -> bool:
+def _beats(task: str, run_dir: Path, n_boot: int) -> dict:
     from m2dino.analysis.tidy import PER_IMAGE_TRIVIAL, read_per_image
     from m2dino.metrics.bootstrap import beats_trivial
 
-    return beats_trivial(task, read_per_image(run_dir, task), read_per_image(run_dir, task, PER_IMAGE_TRIVIAL))["beats"]
+    return beats_trivial(task, read_per_image(run_dir, task), read_per_image(run_dir, task, PER_IMAGE_TRIVIAL),
+                         n_boot=n_boot)
 
 
 def show_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
@@ -46,8 +50,10 @@ def show_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         "task": table["task"], "type": table["type"], "seed": table["seed"], "metric": table["metric"],
         "model [95% CI]": [f"{fmt.format(v)} [{fmt.format(lo)}, {fmt.format(hi)}]"
                            for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])],
-        "trivial": table["trivial"].map(fmt.format), "beats trivial": table["beats_trivial"].map({True: "yes",
-                                                                                                  False: "no"}),
+        "trivial": table["trivial"].map(fmt.format),
+        "model - trivial, paired 95% CI": [f"[{fmt.format(lo)}, {fmt.format(hi)}]"
+                                           for lo, hi in zip(table["diff_low"], table["diff_high"])],
+        "beats trivial": table["beats_trivial"].map({True: "yes", False: "no"}),
     })
 
 

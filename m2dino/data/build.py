@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from m2dino.data import layout
 from m2dino.data.dataset import TaskDataset, collate_one_task
 from m2dino.data.errors import DataError
-from m2dino.data.sampling import PlanKey, TaskBatchSampler
+from m2dino.data.sampling import PlanKey, TaskBatchSampler, repeats_for
 from m2dino.data.transforms import AugmentConfig
 from m2dino.data.validate import raise_if_invalid
 from m2dino.paths import data_root
@@ -93,9 +93,11 @@ def build_loader(cfg: DictConfig, datasets: Mapping[str, Dataset], train: bool, 
     order, task after task. Batches are dicts with ``task_id``, ``image``, ``target``, ``meta`` and ``share``.
     """
     seed = int(cfg.seed if seed is None else seed)
-    sampler = TaskBatchSampler({t: len(d) for t, d in datasets.items()}, int(batch_size or cfg.train.batch_size),
-                               mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature), seed=seed,
-                               shuffle=train, rank=rank, world=world)
+    sizes, bs = {t: len(d) for t, d in datasets.items()}, int(batch_size or cfg.train.batch_size)
+    # the step floor (train.min_steps): a training unit with too few steps makes several passes per epoch
+    repeats = repeats_for(sizes, bs, int(cfg.train.epochs), int(cfg.train.get("min_steps", 0) or 0)) if train else 1
+    sampler = TaskBatchSampler(sizes, bs, mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature),
+                               seed=seed, shuffle=train, rank=rank, world=world, repeats=repeats)
     workers = int(cfg.data.num_workers)
     device = str(cfg.profile.get("device", "cpu"))
     pin = torch.cuda.is_available() and device != "cpu"

@@ -40,12 +40,28 @@ def task_batches(n: int, batch_size: int, seed: int, epoch: int, task_id: str, s
     return [idx[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
 
 
+def repeats_for(sizes: Mapping[str, int], batch_size: int, epochs: int, min_steps: int) -> int:
+    """How many passes over its tasks each epoch of a unit makes so that the unit gets at least ``min_steps``
+    optimiser steps in ``epochs`` epochs (``train.min_steps``; 1 when the unit has enough steps already)."""
+    per_pass = batches_per_epoch(sizes, batch_size) * max(1, int(epochs))
+    if per_pass == 0 or min_steps <= per_pass:
+        return 1
+    return math.ceil(min_steps / per_pass)
+
+
 def epoch_plan(sizes: Mapping[str, int], batch_size: int, mode: str = "proportional", temperature: float = 2.0,
-               seed: int = 0, epoch: int = 0, shuffle: bool = True) -> list[tuple[str, list[int]]]:
+               seed: int = 0, epoch: int = 0, shuffle: bool = True, repeats: int = 1) -> list[tuple[str, list[int]]]:
     """The epoch's batches in order, as (task id, indices into that task's dataset).
 
     With ``shuffle=False`` (evaluation) the tasks come one after the other in the given order, images in order.
+    ``repeats`` > 1 (the step floor, :func:`repeats_for`) makes the epoch that many passes, pass j drawn as epoch
+    ``epoch * repeats + j`` of a single pass; ``repeats=1`` is exactly the single pass.
     """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if repeats > 1:
+        return [b for j in range(repeats)
+                for b in epoch_plan(sizes, batch_size, mode, temperature, seed, epoch * repeats + j, shuffle)]
     if mode not in MODES:
         raise ValueError(f"train.sampler must be one of {MODES}, got {mode!r}")
     if batch_size < 1:
@@ -110,14 +126,14 @@ class TaskBatchSampler(Sampler[list[PlanKey]]):
 
     def __init__(self, sizes: Mapping[str, int], batch_size: int, mode: str = "proportional",
                  temperature: float = 2.0, seed: int = 0, shuffle: bool = True, rank: int = 0,
-                 world: int = 1) -> None:
+                 world: int = 1, repeats: int = 1) -> None:
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.sizes = dict(sizes)
         self.batch_size, self.mode, self.temperature = batch_size, mode, temperature
-        self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+        self.seed, self.shuffle, self.epoch, self.repeats = seed, shuffle, 0, int(repeats)
         self.rank, self.world = rank, world
-        epoch_plan(self.sizes, batch_size, mode, temperature, seed, 0, shuffle)  # fail early on bad settings
+        epoch_plan(self.sizes, batch_size, mode, temperature, seed, 0, shuffle, self.repeats)  # fail early on bad settings
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -125,13 +141,15 @@ class TaskBatchSampler(Sampler[list[PlanKey]]):
     def plan(self) -> list[tuple[str, list[int]]]:
         """The whole (all ranks') plan of the current epoch."""
         return epoch_plan(self.sizes, self.batch_size, self.mode, self.temperature, self.seed, self.epoch,
-                          self.shuffle)
+                          self.shuffle, self.repeats)
 
     def __iter__(self) -> Iterator[list[PlanKey]]:
-        for t, idx in self.plan():
-            mine, share = shard(idx, self.rank, self.world)
-            yield [PlanKey(t, i, item_seed(self.seed, self.epoch, t, i) if self.shuffle else None, share)
-                   for i in mine]
+        for j in range(self.repeats):  # pass j of a repeated epoch is single-pass epoch epoch * repeats + j
+            e = self.epoch * self.repeats + j
+            for t, idx in epoch_plan(self.sizes, self.batch_size, self.mode, self.temperature, self.seed, e,
+                                     self.shuffle):
+                mine, share = shard(idx, self.rank, self.world)
+                yield [PlanKey(t, i, item_seed(self.seed, e, t, i) if self.shuffle else None, share) for i in mine]
 
     def __len__(self) -> int:
-        return batches_per_epoch(self.sizes, self.batch_size)
+        return batches_per_epoch(self.sizes, self.batch_size) * self.repeats

@@ -39,11 +39,9 @@ def original_target(dataset: Dataset, item: dict, task_id: str):
 
 
 def normalised_train_targets(dataset: Dataset, task_id: str) -> list:
-    """The training targets without augmentation, coordinates normalised to [0,1] of each image (for the trivial
-    predictor). Segmentation needs none (the trivial mask is empty)."""
+    """The training targets without augmentation (for the trivial predictor): labels; boxes and keypoints normalised to
+    [0, 1] of each image; masks in original pixels (segmentation)."""
     task = get_task(task_id)
-    if task.type == "segmentation":
-        return []
     records = getattr(dataset, "records", None)
     if records is None:
         return [torch.as_tensor(dataset[i]["target"]) for i in range(len(dataset))]
@@ -52,7 +50,7 @@ def normalised_train_targets(dataset: Dataset, task_id: str) -> list:
     out = []
     for rec in records:
         t = record_target(rec, task_id)
-        if task.type == "classification":
+        if task.type in ("classification", "segmentation"):
             out.append(t)
             continue
         h, w = io.image_size(rec.image)

@@ -45,7 +45,8 @@ def build_model(cfg: DictConfig, task_ids: Sequence[str]) -> MultiTaskModel:
         backbone, seg_head = SmpEncoderBackbone(m), FPNSegHead
     else:
         raise ValueError(f"unknown model.name {m.name!r}; expected m2dino or fmc_baseline")
-    heads = {t.id: build_head(t, backbone.out_channels, dim, loss_w, seg_head=seg_head) for t in tasks}
+    stem = int(hcfg.get("stem_dim", 0) or 0)
+    heads = {t.id: build_head(t, backbone.out_channels, dim, loss_w, seg_head=seg_head, stem=stem) for t in tasks}
     moe = m.get("moe") or {}
     enabled = bool(moe.get("enabled", False))
     return MultiTaskModel(backbone, heads, task_ids,

@@ -84,71 +84,153 @@ class DPTSegHead(nn.Module):
         return self.w_ce * F.cross_entropy(pred, target) + self.w_dice * self.dice(pred, target)
 
 
-class ClsHead(nn.Module):
-    """Pooled multi-level features -> LayerNorm -> linear."""
+def grid_coords(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """[2, h, w]: the (x, y) centre of every cell of an h x w grid, normalised to [0, 1] of the image."""
+    xs = (torch.arange(w, device=like.device, dtype=like.dtype) + 0.5) / w
+    ys = (torch.arange(h, device=like.device, dtype=like.dtype) + 0.5) / h
+    return torch.stack([xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w)])
 
-    def __init__(self, in_channels: Sequence[int], num_classes: int) -> None:
+
+class ClsHead(nn.Module):
+    """Globally pooled multi-level features plus a position-keeping summary -> LayerNorm -> linear.
+
+    The position-keeping part projects the deepest level to ``dim`` channels and average-pools it to a fixed
+    ``grid`` x ``grid`` layout before flattening, so classes defined by where something lies (fetal head or sacrum
+    position, injury level) stay separable; global pooling alone throws that away.
+    """
+
+    def __init__(self, in_channels: Sequence[int], num_classes: int, dim: int = 32, grid: int = 4) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(sum(in_channels))
-        self.fc = nn.Linear(sum(in_channels), num_classes)
+        self.grid = int(grid)
+        self.spatial = nn.Conv2d(in_channels[-1], dim, 1) if self.grid > 0 else None
+        n = sum(in_channels) + (dim * self.grid ** 2 if self.grid > 0 else 0)
+        self.norm = nn.LayerNorm(n)
+        self.fc = nn.Linear(n, num_classes)
 
     def forward(self, feats: Sequence[torch.Tensor], size: Size) -> torch.Tensor:
-        return self.fc(self.norm(torch.cat([f.mean(dim=(-2, -1)) for f in feats], dim=1)))
+        parts = [f.mean(dim=(-2, -1)) for f in feats]
+        if self.spatial is not None:
+            parts.append(F.adaptive_avg_pool2d(self.spatial(feats[-1]), self.grid).flatten(1))
+        return self.fc(self.norm(torch.cat(parts, dim=1)))
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(pred, target.long().view(-1))
 
 
-class FuseMaps(nn.Module):
-    """Project every level to ``dim`` channels, resize to 1/4 of the input, sum, refine with a conv."""
+class ImageStem(nn.Module):
+    """A light conv stem on the input image, down to 1/4 of its size: the fine detail (a small lesion's edge) that
+    16-pixel patches blur, skipped past the backbone into a head."""
 
-    def __init__(self, in_channels: Sequence[int], dim: int) -> None:
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, ch, 3, stride=2, padding=1), nn.GELU(),
+                                 nn.Conv2d(ch, ch, 3, stride=2, padding=1), nn.GELU())
+
+    def forward(self, image: torch.Tensor, out: Size) -> torch.Tensor:
+        x = self.net(image)
+        return x if tuple(x.shape[-2:]) == tuple(out) else F.interpolate(x, size=out, mode="bilinear",
+                                                                          align_corners=False)
+
+
+class FuseMaps(nn.Module):
+    """Project every level to ``dim`` channels, resize to 1/4 of the input, sum, append the two coordinate channels
+    (the DINOv3 ViT has no absolute position embedding, so without them a conv cannot tell where it is) and, with
+    ``stem`` > 0 channels, the image stem's map; refine with a 3x3 conv."""
+
+    def __init__(self, in_channels: Sequence[int], dim: int, stem: int = 0) -> None:
         super().__init__()
         self.proj = nn.ModuleList(nn.Conv2d(c, dim, 1) for c in in_channels)
-        self.refine = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1), nn.GELU())
+        self.stem = ImageStem(stem) if stem > 0 else None
+        self.refine = nn.Sequential(nn.Conv2d(dim + 2 + max(0, stem), dim, 3, padding=1), nn.GELU())
 
-    def forward(self, feats: Sequence[torch.Tensor], size: Size) -> torch.Tensor:
+    def forward(self, feats: Sequence[torch.Tensor], size: Size, image: torch.Tensor | None = None) -> torch.Tensor:
         out = (max(1, size[0] // 4), max(1, size[1] // 4))
         x = sum(F.interpolate(p(f), size=out, mode="bilinear", align_corners=False) for p, f in zip(self.proj, feats))
-        return self.refine(x)
+        parts = [x, grid_coords(*out, x).unsqueeze(0).expand(x.shape[0], -1, -1, -1)]
+        if self.stem is not None:
+            if image is None:
+                raise ValueError("this head has an image stem: call it with image=")
+            parts.append(self.stem(image.to(x.dtype), out))
+        return self.refine(torch.cat(parts, dim=1))
 
 
-def soft_argmax(heat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Expected (x, y) of each heatmap's spatial softmax, normalised to [0, 1] (pixel centres); also the weights.
+class WherePool(nn.Module):
+    """K spatial softmax maps ("where to look"), zero-initialised so that they start uniform.
 
-    Args:
-        heat: logits [B, K, h, w].
-
-    Returns:
-        xy [B, K, 2] and the softmax weights [B, K, h, w].
+    Returns, per map, the softmax-weighted features [B, K, dim] and the weighted cell position minus the grid's centre
+    [B, K, 2] (a soft-argmax that is exactly 0 at initialisation).
     """
-    b, k, h, w = heat.shape
-    p = heat.flatten(2).float().softmax(dim=-1).view(b, k, h, w)
-    xs = (torch.arange(w, device=heat.device, dtype=p.dtype) + 0.5) / w
-    ys = (torch.arange(h, device=heat.device, dtype=p.dtype) + 0.5) / h
-    x = (p.sum(dim=2) * xs).sum(dim=-1)
-    y = (p.sum(dim=3) * ys).sum(dim=-1)
-    return torch.stack([x, y], dim=-1), p
+
+    def __init__(self, dim: int, k: int) -> None:
+        super().__init__()
+        self.logits = nn.Conv2d(dim, k, 1)
+        nn.init.zeros_(self.logits.weight)
+        nn.init.zeros_(self.logits.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, _, h, w = x.shape
+        p = self.logits(x).flatten(2).float().softmax(dim=-1)  # [B, K, h*w]
+        coords = grid_coords(h, w, p).flatten(1)  # [2, h*w]
+        coords = coords - coords.mean(dim=1, keepdim=True)
+        feats = torch.einsum("bkn,bdn->bkd", p, x.flatten(2).float())
+        return feats, torch.einsum("bkn,cn->bkc", p, coords)
 
 
-class DetHead(nn.Module):
-    """One box per image: soft-argmax centre + size from heatmap-pooled features; xyxy in [0, 1]."""
+class GridSummary(nn.Module):
+    """The fused map average-pooled to a fixed ``grid`` x ``grid`` layout, flattened and normalised: a global view
+    that keeps coarse position (what a linear probe on all patch tokens sees), whatever the input size."""
+
+    def __init__(self, dim: int, grid: int = 4) -> None:
+        super().__init__()
+        self.grid = int(grid)
+        self.norm = nn.LayerNorm(dim * self.grid ** 2)
+        self.out_dim = dim * self.grid ** 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(F.adaptive_avg_pool2d(x, self.grid).flatten(1).float())
+
+
+class _PriorMixin:
+    """A head that starts at a prior (the training-set mean box or keypoints), kept as a buffer so checkpoints carry
+    it. :func:`set_head_priors` fills it from the training targets before training."""
+
+    prior: torch.Tensor
+
+    def set_prior(self, value) -> None:
+        value = torch.as_tensor(value, dtype=torch.float32).reshape(self.prior.shape)
+        if not torch.isfinite(value).all():
+            raise ValueError(f"{type(self).__name__}: prior {value.tolist()} is not finite")
+        self.prior.copy_(value)
+
+
+class DetHead(_PriorMixin, nn.Module):
+    """One box per image as an offset from the training-set mean box: centre = mean centre + soft-argmax offset +
+    linear correction, size = mean size x exp(linear log-ratio). Zero-initialised, so it starts at the mean box;
+    nothing is clamped (gradients reach every box). Output xyxy, normalised to the input."""
+
+    LOG_RATIO_MAX = 4.0  # a box at most e^4 (55x) larger or smaller than the mean box per side
 
     def __init__(self, in_channels: Sequence[int], dim: int,
-                 weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS) -> None:
+                 weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS, stem: int = 0) -> None:
         super().__init__()
-        self.fuse = FuseMaps(in_channels, dim)
-        self.heat = nn.Conv2d(dim, 1, 1)
-        self.size = nn.Linear(dim, 2)
+        self.uses_image = stem > 0
+        self.fuse = FuseMaps(in_channels, dim, stem)
+        self.where = WherePool(dim, 1)
+        self.summary = GridSummary(dim)
+        self.box = nn.Linear(dim + self.summary.out_dim, 4)
+        nn.init.zeros_(self.box.weight)
+        nn.init.zeros_(self.box.bias)
+        self.register_buffer("prior", torch.tensor([0.25, 0.25, 0.75, 0.75]))  # xyxy; set_prior replaces it
         self.w_l1, self.w_giou = float(weights["det_l1"]), float(weights["det_giou"])
 
-    def forward(self, feats: Sequence[torch.Tensor], size: Size) -> torch.Tensor:
-        x = self.fuse(feats, size)
-        centre, p = soft_argmax(self.heat(x))  # [B, 1, 2], [B, 1, h, w]
-        pooled = (x.float() * p).sum(dim=(-2, -1))  # [B, dim]
-        wh = torch.sigmoid(self.size(pooled.to(x.dtype)).float())
-        c = centre[:, 0]
-        return torch.cat([c - wh / 2, c + wh / 2], dim=-1).clamp(0.0, 1.0)
+    def forward(self, feats: Sequence[torch.Tensor], size: Size, image: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.fuse(feats, size, image)
+        f, s = self.where(x)
+        d = self.box(torch.cat([f[:, 0], self.summary(x)], dim=1))  # [B, 4]: centre offset (x, y), log size ratio
+        prior = self.prior.float()
+        centre = (prior[:2] + prior[2:]) / 2 + s[:, 0] + d[:, :2]
+        wh = (prior[2:] - prior[:2]) * torch.exp(d[:, 2:].clamp(-self.LOG_RATIO_MAX, self.LOG_RATIO_MAX))
+        return torch.cat([centre - wh / 2, centre + wh / 2], dim=-1)
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pred, target = pred.float(), target.float().view(-1, 4)
@@ -156,18 +238,30 @@ class DetHead(nn.Module):
                 + self.w_giou * generalized_box_iou_loss(pred, target, reduction="mean"))
 
 
-class RegHead(nn.Module):
-    """K keypoints: one heatmap each at 1/4 input resolution, soft-argmax to xy in [0, 1]."""
+class RegHead(_PriorMixin, nn.Module):
+    """K keypoints as offsets from the training-set mean keypoints: mean + soft-argmax offset of the keypoint's own
+    where-map + a linear correction from the features it pools. Zero-initialised, so it starts at the mean keypoints.
+    Output xy normalised to the input."""
 
     def __init__(self, in_channels: Sequence[int], num_points: int, dim: int,
-                 weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS) -> None:
+                 weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS, stem: int = 0) -> None:
         super().__init__()
-        self.fuse = FuseMaps(in_channels, dim)
-        self.heat = nn.Conv2d(dim, num_points, 1)
+        self.uses_image = stem > 0
+        self.fuse = FuseMaps(in_channels, dim, stem)
+        self.where = WherePool(dim, num_points)
+        self.offset = nn.Parameter(torch.zeros(num_points, dim, 2))
+        self.summary = GridSummary(dim)
+        self.global_offset = nn.Linear(self.summary.out_dim, 2 * num_points)
+        nn.init.zeros_(self.global_offset.weight)
+        nn.init.zeros_(self.global_offset.bias)
+        self.register_buffer("prior", torch.full((num_points, 2), 0.5))  # set_prior replaces it
         self.w_l1 = float(weights["reg_l1"])
 
-    def forward(self, feats: Sequence[torch.Tensor], size: Size) -> torch.Tensor:
-        return soft_argmax(self.heat(self.fuse(feats, size)))[0]
+    def forward(self, feats: Sequence[torch.Tensor], size: Size, image: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.fuse(feats, size, image)
+        f, s = self.where(x)
+        glob = self.global_offset(self.summary(x)).view(x.shape[0], -1, 2)
+        return self.prior.float() + s + torch.einsum("bkd,kdc->bkc", f, self.offset.float()) + glob
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.w_l1 * F.l1_loss(pred.float(), target.float())
@@ -175,15 +269,16 @@ class RegHead(nn.Module):
 
 def build_head(task: Task, in_channels: Sequence[int], dim: int,
                weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS,
-               seg_head: type[nn.Module] = DPTSegHead) -> nn.Module:
-    """The head for ``task`` (from the registry), on features with ``in_channels``."""
+               seg_head: type[nn.Module] = DPTSegHead, stem: int = 0) -> nn.Module:
+    """The head for ``task`` (from the registry), on features with ``in_channels``; ``stem`` > 0 gives detection and
+    regression heads an image stem of that many channels (``model.heads.stem_dim``)."""
     w = {**DEFAULT_LOSS_WEIGHTS, **dict(weights)}
     if task.type == "segmentation":
         return seg_head(in_channels, task.num_classes, dim, weights=w)
     if task.type == "classification":
-        return ClsHead(in_channels, task.num_classes)
+        return ClsHead(in_channels, task.num_classes, dim)
     if task.type == "detection":
-        return DetHead(in_channels, dim, weights=w)
+        return DetHead(in_channels, dim, weights=w, stem=stem)
     if task.type == "regression":
-        return RegHead(in_channels, task.num_classes, dim, weights=w)
+        return RegHead(in_channels, task.num_classes, dim, weights=w, stem=stem)
     raise ValueError(f"task {task.id!r}: unknown type {task.type!r}")

@@ -32,7 +32,9 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, images: torch.Tensor, task_id: str) -> dict[str, torch.Tensor]:
         feats = self.backbone(images, self.task_index(task_id))
-        out = self.heads[task_id](feats, tuple(images.shape[-2:]))
+        head = self.heads[task_id]
+        size = tuple(images.shape[-2:])
+        out = head(feats, size, image=images) if getattr(head, "uses_image", False) else head(feats, size)
         return {"out": out, "aux_loss": self.aux_loss(images)}
 
     def aux_loss(self, like: torch.Tensor) -> torch.Tensor:

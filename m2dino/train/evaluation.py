@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -58,41 +59,79 @@ def evaluate(model: nn.Module, datasets: Mapping[str, Dataset], device: torch.de
     return {t: score(t, *predict(model, ds, t, device, batch_size, amp)) for t, ds in datasets.items()}
 
 
-def selection_score(results: Mapping[str, tuple[dict[str, float], pd.DataFrame]]) -> float:
-    """Model selection: the mean over tasks of each task's primary metric normalised to [0, 1] (MRE inverted)."""
-    from m2dino.metrics import mean_image_size, normalised_primary
+def selection_score(results: Mapping[str, tuple[dict[str, float], pd.DataFrame]],
+                    trivial: Mapping[str, tuple[dict[str, float], pd.DataFrame]]) -> float:
+    """Model selection: the mean over tasks of the headroom score s of each task's primary metric against the trivial
+    predictor on the same (val) images, the trivial predictor fitted on the training split
+    (``m2dino.metrics.headroom``). Every task counts alike, MRE as much as Dice; NaN tasks are left out."""
+    from m2dino.metrics.headroom import headroom_score
 
-    vals = [normalised_primary(t, summary[get_task(t).primary_metric],
-                               mean_image_size(df) if get_task(t).primary_metric == "mre" else None)
-            for t, (summary, df) in results.items()]
+    vals = []
+    for t, (summary, _) in results.items():
+        metric = get_task(t).primary_metric
+        vals.append(headroom_score(summary[metric], trivial[t][0][metric], metric))
     return float(np.nanmean(vals)) if not np.isnan(vals).all() else float("nan")
 
 
 # ---- the trivial predictor: what a model that ignores the image would score ----------------------------------------
 
-def trivial_fit(task_id: str, train_targets: list) -> np.ndarray:
-    """Fit the image-blind predictor on the training targets (model resolution, normalised coordinates).
+PRIOR_MASK_SIDE = 128  # the canonical grid of the segmentation prior mask (fine for a prior, profile-independent)
 
-    cls: the training class frequencies (their argmax is the majority class); det: the mean box; reg: the mean
-    keypoints; seg: nothing (the empty, all-background mask).
+
+def resize_mask(mask: np.ndarray, size) -> np.ndarray:
+    """Nearest-neighbour resize of an integer mask to ``size`` (H, W)."""
+    m = torch.as_tensor(np.asarray(mask), dtype=torch.float32)[None, None]
+    return F.interpolate(m, size=tuple(int(v) for v in size), mode="nearest")[0, 0].to(torch.int64).numpy()
+
+
+def trivial_fit(task_id: str, train_targets: list) -> np.ndarray:
+    """Fit the image-blind predictor on the TRAINING targets (coordinates normalised to [0, 1] of each image; masks
+    at any size).
+
+    cls: the training class frequencies (their argmax is the majority class; as probabilities they rank every image
+    alike, so AUC is 0.5); det: the mean box; reg: the mean keypoints; seg: the pixel-wise prior mask, the most
+    frequent class at each pixel of a canonical ``PRIOR_MASK_SIDE`` grid (ties to the lower class).
     """
     task = get_task(task_id)
+    if not len(train_targets):
+        raise ValueError(f"task {task_id}: the trivial predictor needs at least one training target")
     if task.type == "classification":
         counts = np.bincount([int(t) for t in train_targets], minlength=task.num_classes).astype(np.float64)
-        return counts / max(1.0, counts.sum())
+        return counts / counts.sum()
     if task.type in ("detection", "regression"):
         return np.mean([torch.as_tensor(t).double().numpy() for t in train_targets], axis=0)
-    return np.zeros(0)
+    side = (PRIOR_MASK_SIDE, PRIOR_MASK_SIDE)
+    votes = np.zeros((task.num_classes, *side), dtype=np.int64)
+    for mask in train_targets:
+        m = resize_mask(mask, side)
+        for c in range(task.num_classes):
+            votes[c] += m == c
+    return votes.argmax(0).astype(np.int64)
 
 
 def trivial_predict(task_id: str, fitted: np.ndarray, orig_size) -> np.ndarray:
     """The trivial prediction for one image of ``orig_size`` (H0, W0), in original pixels."""
     task = get_task(task_id)
     if task.type == "segmentation":
-        h0, w0 = (int(v) for v in orig_size)
-        return np.zeros((h0, w0), dtype=np.int64)
+        return resize_mask(fitted, orig_size)
     if task.type == "classification":
         return fitted.copy()
     if task.type == "detection":
         return fitted * np.tile(pixel_scale(orig_size), 2)
     return fitted.reshape(-1, 2) * pixel_scale(orig_size)
+
+
+def trivial_scores(task_id: str, train_set: Dataset, eval_set: Dataset) -> tuple[dict[str, float], pd.DataFrame]:
+    """Scores of the image-blind predictor, fitted on ``train_set`` alone, on ``eval_set`` (val for model selection,
+    test for the final tables)."""
+    from m2dino.data.truth import normalised_train_targets, original_target
+
+    fitted = trivial_fit(task_id, normalised_train_targets(train_set, task_id))
+    preds, targets, paths, sizes = [], [], [], []
+    for i in range(len(eval_set)):
+        item = eval_set[i]
+        preds.append(trivial_predict(task_id, fitted, item["meta"]["orig_size"]))
+        targets.append(original_target(eval_set, item, task_id))
+        paths.append(item["meta"]["image_path"])
+        sizes.append(tuple(int(v) for v in item["meta"]["orig_size"]))
+    return score(task_id, preds, targets, paths, sizes)

@@ -4,7 +4,9 @@ One loop serves every paradigm: a unit is a model and the training sets of its t
 fixed exposure (``m2dino.data.sampling``: each training sample once, in single-task batches), so the paradigms differ
 only in aggregation. The batches come from the DataLoader of ``m2dino.data.build.build_loader`` (``data.num_workers``
 processes; the same batches whatever their number), which under DDP hands each rank its share of every batch.
-After each evaluated epoch the model is scored on val and the best one (mean normalised primary metric) is kept.
+After each evaluated epoch the model is scored on val and the best one (mean headroom score over its tasks, against
+the trivial predictor fitted on the training split) is kept. ``train.min_steps`` floors a unit's optimiser steps
+(``m2dino.data.build.build_loader``).
 ``last.pt`` is written at the end of every epoch, so a killed run resumes from there and ends exactly as an
 uninterrupted one would (on CPU).
 """
@@ -28,7 +30,7 @@ from m2dino.metrics.classification import UndefinedAUCWarning
 from m2dino.train import affinity, checkpoint
 from m2dino.data.build import build_loader
 from m2dino.train.ddp import rank_and_world
-from m2dino.train.evaluation import evaluate, selection_score
+from m2dino.train.evaluation import evaluate, selection_score, trivial_scores
 from m2dino.train.optim import build_optimizer, build_scheduler
 from m2dino.train.weighting import LossWeighting
 
@@ -96,7 +98,9 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
     extra = [weighting.log_var] if weighting.mode == "uncertainty" else None
     opt = build_optimizer(core, tcfg, extra)
     loader = build_loader(cfg, train_sets, train=True, rank=rank, world=world)
-    steps_per_epoch = len(loader.batch_sampler)  # the same in every epoch and on every rank: each task's samples once
+    steps_per_epoch = len(loader.batch_sampler)  # the same in every epoch and on every rank (train.min_steps included)
+    # model selection scores val against the trivial predictor fitted on the training split (headroom score)
+    trivial_val = {t: trivial_scores(t, train_sets[t], ds) for t, ds in val_sets.items()}
     sched = build_scheduler(opt, steps_per_epoch * tcfg.epochs, tcfg.warmup_frac, tcfg.min_lr / tcfg.lr)
     params = [p for g in opt.param_groups for p in g["params"]]
 
@@ -161,7 +165,7 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
             with warnings.catch_warnings():  # small val sets often lack a class; the test metrics still warn
                 warnings.simplefilter("ignore", UndefinedAUCWarning)
                 results = evaluate(core, val_sets, device, batch_size=max(tcfg.batch_size, 32), amp=amp)
-            score = selection_score(results)
+            score = selection_score(results, trivial_val)
             for t, (summary, _) in results.items():
                 val_log += [{"epoch": epoch, "step": step, "task": t, "metric": k, "value": f"{v:.6g}",
                              "score": f"{score:.6g}"} for k, v in summary.items()]

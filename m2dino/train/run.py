@@ -29,16 +29,16 @@ from m2dino.threads import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
 from m2dino.train.affinity import active as affinity_active
-from m2dino.train.evaluation import evaluate, score, trivial_fit, trivial_predict
+from m2dino.train.evaluation import evaluate, trivial_fit, trivial_scores
 from m2dino.train.ddp import rank_and_world, wrap_ddp
 from m2dino.train.loop import fit
-from m2dino.data.truth import normalised_train_targets, original_target
+from m2dino.data.truth import normalised_train_targets
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
 METRIC_COLUMNS = ["profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
                   "ci_high", "n_train", "n_test"]
-Splits = tuple[dict[str, Dataset], dict[str, Dataset], dict[str, Dataset]]
+Splits = tuple[Mapping[str, Dataset], Mapping[str, Dataset], Mapping[str, Dataset]]
 
 # config keys that never change a run's results (see run_hash)
 NOT_HASHED = {"profile": ("seeds", "hardware"), "data": ("num_workers", "workers", "overwrite", "max_reported",
@@ -102,11 +102,35 @@ def default_model(cfg: DictConfig, task_ids: list[str]) -> nn.Module:
     return build_model(with_resolved_weights(cfg), list(task_ids))
 
 
+class LazySplit(Mapping):
+    """Task id -> dataset of one split, built on first access. The test split is handed over this way, so it is opened
+    only when final scoring first reads it, never during training or model selection (a test checks this)."""
+
+    def __init__(self, build: Callable[[], Mapping[str, Dataset]]) -> None:
+        self._build, self._sets = build, None
+
+    def _get(self) -> Mapping[str, Dataset]:
+        if self._sets is None:
+            self._sets = self._build()
+        return self._sets
+
+    def __getitem__(self, key: str) -> Dataset:
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
-    """Train, val and test datasets per task, from ``m2dino.data``."""
+    """Train and val datasets per task, from ``m2dino.data``, and the test datasets as a :class:`LazySplit`."""
     from m2dino.data.build import build_datasets
 
-    return tuple(build_datasets(cfg, list(task_ids), split) for split in ("train", "val", "test"))  # type: ignore
+    ids = list(task_ids)
+    return (build_datasets(cfg, ids, "train"), build_datasets(cfg, ids, "val"),
+            LazySplit(lambda: build_datasets(cfg, ids, "test")))  # type: ignore[return-value]
 
 
 def _prepare_dir(path: Path, rc: DictConfig) -> None:
@@ -157,7 +181,9 @@ def _run_unit(cfg: DictConfig, rc: DictConfig, path: Path, unit: str, task_ids: 
     checkpoint.seed_everything(int(cfg.seed))
     device = resolve_device(cfg)
     train_sets, val_sets, test_sets = make_data(rc, list(task_ids))
-    model = make_model(rc, list(task_ids)).to(device)
+    model = make_model(rc, list(task_ids))
+    start_at_trivial(model, train_sets)
+    model = model.to(device)
     trained = wrap_ddp(model, device) if world > 1 else model
     desc = f"{cfg.paradigm.name}/{unit}/seed{cfg.seed}"
     prev = torch.are_deterministic_algorithms_enabled()
@@ -185,6 +211,19 @@ def _run_unit(cfg: DictConfig, rc: DictConfig, path: Path, unit: str, task_ids: 
     return path
 
 
+def start_at_trivial(model: nn.Module, train_sets: Mapping[str, Dataset]) -> list[str]:
+    """Set the prior of every head that has one (detection and regression: the mean box or keypoints) to the trivial
+    predictor fitted on the training split, so those heads start where the trivial predictor is. Returns the tasks."""
+    heads = getattr(model, "heads", {})
+    done = []
+    for t, ds in train_sets.items():
+        head = heads[t] if t in heads else None
+        if head is not None and hasattr(head, "set_prior"):
+            head.set_prior(trivial_fit(t, normalised_train_targets(ds, t)))
+            done.append(t)
+    return done
+
+
 def finish(rc: DictConfig, path: Path, model: nn.Module, train_sets: Mapping[str, Dataset],
            test_sets: Mapping[str, Dataset], device: torch.device) -> None:
     """Score the best checkpoint and the trivial predictor on test; write metrics, per-image tables and routing."""
@@ -206,19 +245,6 @@ def finish(rc: DictConfig, path: Path, model: nn.Module, train_sets: Mapping[str
                                                                                              index=False)
     routing = {t: {str(b): [int(c) for c in counts] for b, counts in blocks.items()} for t, blocks in routing.items()}
     (path / "routing.json").write_text(json.dumps(routing, indent=1, sort_keys=True) + "\n")
-
-
-def trivial_scores(task_id: str, train_set: Dataset, test_set: Dataset) -> tuple[dict[str, float], pd.DataFrame]:
-    """Scores of the image-blind predictor (majority class, empty mask, mean box or keypoints) on ``test_set``."""
-    fitted = trivial_fit(task_id, normalised_train_targets(train_set, task_id))
-    preds, targets, paths, sizes = [], [], [], []
-    for i in range(len(test_set)):
-        item = test_set[i]
-        preds.append(trivial_predict(task_id, fitted, item["meta"]["orig_size"]))
-        targets.append(original_target(test_set, item, task_id))
-        paths.append(item["meta"]["image_path"])
-        sizes.append(tuple(int(v) for v in item["meta"]["orig_size"]))
-    return score(task_id, preds, targets, paths, sizes)
 
 
 def metric_rows(rc: DictConfig, paradigm: str, results: Mapping[str, tuple[dict, pd.DataFrame]],
