@@ -24,7 +24,7 @@ def plot_affinity_and_routing(matrix: pd.DataFrame, routing: pd.DataFrame | None
                               estimator: str) -> plt.Figure:
     """Symmetrised affinity in its dendrogram order, and the routing similarity (notebook 08) in the same order."""
     order, z = cluster_order(matrix)
-    s = symmetric(matrix).loc[order, order].to_numpy(float)
+    s = symmetric(matrix).loc[order, order].to_numpy(float, copy=True)  # writable: the diagonal is blanked below
     fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), gridspec_kw={"height_ratios": [1, 5]})
     dendrogram(z, ax=axes[0, 0], no_labels=True, color_threshold=0, above_threshold_color="k")
     axes[0, 0].axis("off")
