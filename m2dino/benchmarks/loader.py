@@ -134,7 +134,7 @@ def run(cfg: DictConfig) -> dict:
         batches = [b for b, _ in zip(loader, range(12))]
     from m2dino.threads import torch_threads
 
-    with torch_threads(cfg.train.get("threads")):  # the thread count training runs with
+    with torch_threads(cfg.train.threads):  # the thread count training runs with
         train = _train_rate(cfg, task_ids, batches)
     res["train_images_per_s"] = round(train, 1)
     res["ratio_loader_to_training"] = round(rates[profile_cached] / train, 2)  # with the profile's caching

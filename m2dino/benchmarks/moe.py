@@ -13,9 +13,9 @@
 3. Memory of one training step at the paper shape: on CPU the peak RSS of a fresh process (before the step and at its
    peak), on CUDA ``torch.cuda.max_memory_allocated``; with CUDA also in bf16 autocast.
 
-Optional overrides (prefix with ``+``): ``bench.moe.paper_batch`` (CPU default 4, CUDA 32), ``bench.moe.mem_batch``
-(CPU default 8, CUDA 32), ``bench.moe.reps`` (timed steps per model, default 5), ``bench.moe.threads`` (torch CPU
-threads for the run; default: torch's own). Other processes on the machine slow
+Settings (``bench.moe.*`` in ``m2dino/conf/config.yaml``): ``paper_batch`` (null: CPU 4, CUDA 32), ``mem_batch``
+(null: CPU 8, CUDA 32), ``reps`` (timed steps per model), ``threads`` (torch CPU threads for the run; null: torch's
+own). Other processes on the machine slow
 and scatter these timings: the load average at the start is reported with them.
 """
 from __future__ import annotations
@@ -269,10 +269,11 @@ def memory_cuda(cfg: DictConfig, batch: int, amp: bool) -> dict:
 def run(cfg: DictConfig) -> dict:
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    reps = int(OmegaConf.select(cfg, "bench.moe.reps", default=5))
-    paper_batch = int(OmegaConf.select(cfg, "bench.moe.paper_batch", default=32 if cuda else 4))
-    mem_batch = int(OmegaConf.select(cfg, "bench.moe.mem_batch", default=32 if cuda else 8))
-    threads = OmegaConf.select(cfg, "bench.moe.threads", default=None)
+    b = cfg.bench.moe
+    reps = int(b.reps)
+    paper_batch = int(b.paper_batch or (32 if cuda else 4))
+    mem_batch = int(b.mem_batch or (32 if cuda else 8))
+    threads = b.threads
     from m2dino.threads import torch_threads
 
     with torch_threads(threads):

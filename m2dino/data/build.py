@@ -36,7 +36,7 @@ def build_datasets(cfg: DictConfig, task_ids: Sequence[str], split: str, train: 
         raise_if_invalid(root, task_ids)
     records = [r for r in layout.read_records(root, task_ids) if r.split == split]
     train = split == "train" if train is None else train
-    aug = AugmentConfig.from_cfg(cfg.data.get("augment"))
+    aug = AugmentConfig.from_cfg(cfg.data.augment)
     out = {}
     for tid in task_ids:
         recs = [r for r in records if r.task_id == tid]
@@ -95,11 +95,11 @@ def build_loader(cfg: DictConfig, datasets: Mapping[str, Dataset], train: bool, 
     seed = int(cfg.seed if seed is None else seed)
     sizes, bs = {t: len(d) for t, d in datasets.items()}, int(batch_size or cfg.train.batch_size)
     # the step floor (train.min_steps): a training unit with too few steps makes several passes per epoch
-    repeats = repeats_for(sizes, bs, int(cfg.train.epochs), int(cfg.train.get("min_steps", 0) or 0)) if train else 1
+    repeats = repeats_for(sizes, bs, int(cfg.train.epochs), int(cfg.train.min_steps)) if train else 1
     sampler = TaskBatchSampler(sizes, bs, mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature),
                                seed=seed, shuffle=train, rank=rank, world=world, repeats=repeats)
     workers = int(cfg.data.num_workers)
-    device = str(cfg.profile.get("device", "cpu"))
+    device = str(cfg.profile.device)
     pin = torch.cuda.is_available() and device != "cpu"
     # the generator only seeds the workers' base RNG (overridden per item); it keeps the global RNG untouched
     return DataLoader(PlannedItems(datasets), batch_sampler=sampler, collate_fn=collate_planned,

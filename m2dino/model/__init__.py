@@ -28,12 +28,12 @@ def build_model(cfg: DictConfig, task_ids: Sequence[str]) -> MultiTaskModel:
         raise ValueError(f"duplicate task ids: {task_ids}")
     tasks = [get_task(t) for t in task_ids]
     m = cfg.model
-    if m.get("weights") and str(m.weights).startswith("pretrained:"):
+    if m.weights and str(m.weights).startswith("pretrained:"):
         raise ValueError(f"model.weights={m.weights} is a name, not a file: resolve it first with "
                          f"m2dino.pretrain.with_resolved_weights(cfg) (the commands and the trainer do)")
-    hcfg = m.get("heads") or {}
-    dim = int(hcfg.get("decoder_dim", 64))
-    loss_w = OmegaConf.to_container(hcfg.loss_weights, resolve=True) if hcfg.get("loss_weights") else {}
+    hcfg = m.heads
+    dim = int(hcfg.decoder_dim)
+    loss_w = OmegaConf.to_container(hcfg.loss_weights, resolve=True)
     if m.name == "m2dino":
         from m2dino.model.backbone import DinoBackbone
         from m2dino.model.heads import DPTSegHead
@@ -45,10 +45,10 @@ def build_model(cfg: DictConfig, task_ids: Sequence[str]) -> MultiTaskModel:
         backbone, seg_head = SmpEncoderBackbone(m), FPNSegHead
     else:
         raise ValueError(f"unknown model.name {m.name!r}; expected m2dino or fmc_baseline")
-    stem = int(hcfg.get("stem_dim", 0) or 0)
+    stem = int(hcfg.get("stem_dim") or 0)  # the baseline's heads have no image stem: its config has no key
     heads = {t.id: build_head(t, backbone.out_channels, dim, loss_w, seg_head=seg_head, stem=stem) for t in tasks}
-    moe = m.get("moe") or {}
-    enabled = bool(moe.get("enabled", False))
+    moe = m.moe
+    enabled = bool(moe.enabled)  # the baseline's moe section holds only enabled: false
     return MultiTaskModel(backbone, heads, task_ids,
-                          balance_weight=float(moe.get("balance_weight", 0.0)) if enabled else 0.0,
-                          z_weight=float(moe.get("z_weight", 0.0)) if enabled else 0.0)
+                          balance_weight=float(moe.balance_weight) if enabled else 0.0,
+                          z_weight=float(moe.z_weight) if enabled else 0.0)

@@ -39,12 +39,12 @@ class DinoBackbone(nn.Module):
 
     def __init__(self, mcfg: DictConfig, num_tasks: int) -> None:
         super().__init__()
-        overrides = OmegaConf.to_container(mcfg.overrides, resolve=True) if mcfg.get("overrides") else {}
+        overrides = OmegaConf.to_container(mcfg.overrides, resolve=True)
         self.vit = create_vit(mcfg.arch, int(mcfg.img_size), overrides)
-        if mcfg.get("weights"):
+        if mcfg.weights:
             load_dinov3(self.vit, mcfg.weights)
         depth = len(self.vit.blocks)
-        fb = mcfg.get("feature_blocks")
+        fb = mcfg.feature_blocks
         self.feature_blocks = list(fb) if fb is not None else default_feature_blocks(depth)
         if any(not 0 <= i < depth for i in self.feature_blocks):
             raise ValueError(f"model.feature_blocks {self.feature_blocks} outside 0..{depth - 1}")
@@ -56,15 +56,15 @@ class DinoBackbone(nn.Module):
         self.moe_blocks: list[int] = []
         self.task_embed: nn.Embedding | None = None
         self._moes: dict[int, TaskMoEMlp] = {}
-        if moe.get("enabled", False):
-            blocks = moe.get("blocks")
+        if moe.enabled:
+            blocks = moe.blocks
             self.moe_blocks = sorted(blocks) if blocks is not None else default_moe_blocks(depth)
             self.task_embed = nn.Embedding(num_tasks, int(moe.task_embed_dim))
             nn.init.normal_(self.task_embed.weight, std=1.0)
             self._moes = upcycle_blocks(
                 self.vit.blocks, self.moe_blocks, num_experts=int(moe.num_experts), top_k=int(moe.top_k),
                 task_embed_dim=int(moe.task_embed_dim), num_tasks=num_tasks,
-                router_init_std=float(moe.get("router_init_std", 0.02)))
+                router_init_std=float(moe.router_init_std))
 
     @property
     def moes(self) -> dict[int, TaskMoEMlp]:

@@ -37,8 +37,8 @@ class SmpEncoderBackbone(nn.Module):
 
     def __init__(self, mcfg: DictConfig) -> None:
         super().__init__()
-        self.encoder = get_encoder(mcfg.get("encoder", "efficientnet-b4"), in_channels=3, depth=5, weights=None)
-        if mcfg.get("weights"):
+        self.encoder = get_encoder(mcfg.encoder, in_channels=3, depth=5, weights=None)
+        if mcfg.weights:
             load_into(self.encoder, mcfg.weights, convert=_encoder_keys)
         self.out_channels = list(self.encoder.out_channels[-4:])
 

@@ -71,7 +71,7 @@ def run_variant(cfg: DictConfig, name: str, over: dict[str, object], out: Path) 
                      "loss_first10": round(float(log.loss.iloc[:k].mean()), 4),
                      "loss_last10": round(float(log.loss.iloc[-k:].mean()), 4)})
         backbone = store.load_backbone(c)
-    with torch_threads(cfg.pretrain.get("threads")):
+    with torch_threads(cfg.pretrain.threads):
         per_image = probe.run_probes(cfg, {name: backbone})
     per_image.to_csv(out / f"{name}.csv", index=False)
     (out / f"{name}.json").write_text(json.dumps(info, indent=1))

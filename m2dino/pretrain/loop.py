@@ -25,7 +25,7 @@ OBJECTIVES: dict[str, Callable[[nn.Module, DictConfig], nn.Module]] = {"dino": D
 
 def create_backbone(cfg: DictConfig) -> nn.Module:
     """The profile's timm DINOv3 ViT, randomly initialised, without classifier head (the model's own backbone)."""
-    overrides = OmegaConf.to_container(cfg.model.overrides, resolve=True) if cfg.model.get("overrides") else {}
+    overrides = OmegaConf.to_container(cfg.model.overrides, resolve=True)
     return create_vit(cfg.model.arch, int(cfg.model.img_size), overrides)
 
 
@@ -63,7 +63,7 @@ def pretrain(cfg: DictConfig, images: torch.Tensor | None = None,
     The global torch RNG is forked: pretraining built on first use inside a training run leaves that run's seeded
     stream untouched, so its metrics don't depend on whether the backbone was cached.
     """
-    with torch_threads(cfg.pretrain.get("threads")), torch.random.fork_rng(devices=[]):
+    with torch_threads(cfg.pretrain.threads), torch.random.fork_rng(devices=[]):
         return _pretrain(cfg, images, max_seconds)
 
 

@@ -210,7 +210,7 @@ def compare(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     else:
         torch.manual_seed(int(cfg.pretrain.seed))  # the same initialisation the pretraining started from
         backbones = {"random": create_backbone(cfg).eval(), "pretrained": store.load_backbone(cfg, weights)}
-        with torch_threads(cfg.pretrain.get("threads")):
+        with torch_threads(cfg.pretrain.threads):
             per_image = run_probes(cfg, backbones)
         per_image.to_csv(cache, index=False)
     summary = summarise(per_image, "random", "pretrained", n_boot=int(cfg.pretrain.probe.n_boot),

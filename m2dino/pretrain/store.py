@@ -32,7 +32,7 @@ def determining(cfg: DictConfig) -> dict:
     pre = {k: v for k, v in OmegaConf.to_container(cfg.pretrain, resolve=True).items() if k not in NOT_DETERMINING}
     return {"pretrain": pre,
             "model": {"arch": m.arch, "img_size": int(m.img_size),
-                      "overrides": OmegaConf.to_container(m.overrides, resolve=True) if m.get("overrides") else {}},
+                      "overrides": OmegaConf.to_container(m.overrides, resolve=True)},
             "data": {"image_size": int(cfg.data.image_size)}, "profile": str(cfg.profile.name)}
 
 
@@ -87,15 +87,15 @@ def resolve_weights(cfg: DictConfig) -> str | None:
 
     The in-house backbone is a DINOv3 ViT: for another model family (fmc_baseline) it resolves to None (random init).
     """
-    w = cfg.model.get("weights")
+    w = cfg.model.weights
     if not w or str(w) != INHOUSE:
         return None if not w else str(w)
-    if str(cfg.model.get("name", "m2dino")) != "m2dino":
+    if str(cfg.model.name) != "m2dino":
         return None
     path = backbone_path(cfg)
     if path.is_file():
         return str(path)
-    if not cfg.pretrain.get("auto", True):
+    if not cfg.pretrain.auto:
         raise FileNotFoundError(
             f"model.weights={INHOUSE}: no pretrained backbone at {path}. Build it with "
             f"`python -m m2dino pretrain profile={cfg.profile.name}` or notebook 02_backbone_pretraining, "

@@ -151,7 +151,7 @@ def write_dataset(cfg, root: Path | None = None, workers: int | None = None, pro
         have = json.loads(man_path.read_text())
         if {k: have.get(k) for k in want} == want:
             return have
-        if not cfg.data.get("overwrite", False):
+        if not cfg.data.overwrite:
             raise FileExistsError(f"{root} holds a synthetic dataset with a different manifest ({man_path}); "
                                   "pass data.overwrite=true to replace it")
     elif root.exists() and any((root / s).exists() for s in SPLITS):

@@ -26,9 +26,8 @@ from m2dino.train.run import default_data, default_model, is_done, run_config, r
 
 
 def unit_workers(cfg: DictConfig) -> int:
-    """``runtime.unit_workers``: processes training units side by side (1 when absent)."""
-    runtime = cfg.get("runtime") or {}
-    return max(1, int(runtime.get("unit_workers") or 1))
+    """``runtime.unit_workers``: processes training units side by side."""
+    return max(1, int(cfg.runtime.unit_workers))
 
 
 def _build_shared_backbones(cfgs: list[DictConfig]) -> None:
@@ -37,7 +36,7 @@ def _build_shared_backbones(cfgs: list[DictConfig]) -> None:
     from m2dino.pretrain.store import INHOUSE, resolve_weights
 
     for c in cfgs:
-        if c.model.get("weights") == INHOUSE:
+        if c.model.weights == INHOUSE:
             resolve_weights(c)  # a no-op once the cache holds it
 
 
@@ -73,7 +72,7 @@ def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=de
     from joblib import Parallel, delayed
 
     _build_shared_backbones([c for c, _, _ in todo])  # once, before the workers ask for it
-    threads = todo[0][0].train.get("threads")
+    threads = todo[0][0].train.threads
     Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
         delayed(run_unit)(c, u, ids, progress=False, make_model=make_model, make_data=make_data)
         for c, u, ids in todo)

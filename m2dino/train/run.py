@@ -36,6 +36,8 @@ from m2dino.data.truth import normalised_train_targets
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
+# Sections that never describe a run (how work is spread over processes; the benchmarks' settings): never hashed.
+NOT_A_RUN = ("runtime", "bench")
 METRIC_COLUMNS = ["profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
                   "ci_high", "n_train", "n_test"]
 Splits = tuple[Mapping[str, Dataset], Mapping[str, Dataset], Mapping[str, Dataset]]
@@ -55,16 +57,15 @@ def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
 def run_hash(rc: DictConfig) -> str:
     """The hash that decides whether a finished run can be reused: everything that can change its results.
 
-    Left out: output locations, and keys that don't touch this run (the profile's seed list and hardware note,
+    Left out: output locations, the ``runtime`` and ``bench`` sections, and keys that don't touch this run (the profile's seed list and hardware note,
     loader/generator processes, validation reporting, the in-house backbone's probe settings, ``train.affinity`` when
     this run does not measure it), so changing them never retrains a finished run.
     """
     c = OmegaConf.to_container(rc, resolve=True)
-    c.pop("runtime", None)  # how the work is spread over processes, never what it computes
+    for k in NOT_A_RUN + OUTPUT_KEYS:
+        c.pop(k, None)
     if not affinity_active(rc):  # affinity off (or not measured in this paradigm) cannot change the run
         c.get("train", {}).pop("affinity", None)
-    for k in OUTPUT_KEYS:
-        c.pop(k, None)
     for section, keys in NOT_HASHED.items():
         for k in keys:
             c.get(section, {}).pop(k, None)
@@ -84,7 +85,7 @@ def is_done(path: Path, rc: DictConfig) -> bool:
 
 def resolve_device(cfg: DictConfig) -> torch.device:
     """``profile.device``: cpu, cuda, or auto (cuda when available); under torchrun, this rank's GPU."""
-    want = str(cfg.profile.get("device", "cpu"))
+    want = str(cfg.profile.device)
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
     if want.startswith("cuda") and not torch.cuda.is_available():
@@ -165,7 +166,7 @@ def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = T
     path = run_dir(cfg, unit)
     if is_done(path, rc):
         return path
-    with torch_threads(rc.train.get("threads")):  # results depend on it (float reductions): pinned by config
+    with torch_threads(rc.train.threads):  # results depend on it (float reductions): pinned by config
         return _run_unit(cfg, rc, path, unit, task_ids, progress, make_model, make_data, stop_after_epoch)
 
 
@@ -234,7 +235,7 @@ def finish(rc: DictConfig, path: Path, model: nn.Module, train_sets: Mapping[str
     results = evaluate(model, test_sets, device, batch_size=max(int(rc.train.batch_size), 32), amp=amp)
     routing = model.routing_counts() if hasattr(model, "routing_counts") else {}
     trivial = {t: trivial_scores(t, train_sets[t], test_sets[t]) for t in test_sets}
-    n_boot = int(rc.train.get("n_boot", 1000))
+    n_boot = int(rc.train.n_boot)
     rows = []
     for paradigm, res in ((rc.paradigm.name, results), ("trivial", trivial)):
         rows += metric_rows(rc, paradigm, res, {t: len(train_sets[t]) for t in res},
