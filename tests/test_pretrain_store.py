@@ -56,7 +56,7 @@ def test_hash_covers_what_determines_the_weights_and_nothing_else(cfg):
         OmegaConf.update(c, key, value)
         assert store.pretrain_dir(c).name != h, key
     for key, value in [("seed", 3), ("train.epochs", 9), ("model.moe.num_experts", 2), ("model.weights", None),
-                       ("pretrain.auto", False), ("pretrain.probe.n_boot", 7)]:
+                       ("runtime.pretrain_auto", False), ("pretrain.probe.n_boot", 7)]:
         c = cfg.copy()
         OmegaConf.update(c, key, value)
         assert store.pretrain_dir(c).name == h, key
@@ -64,13 +64,13 @@ def test_hash_covers_what_determines_the_weights_and_nothing_else(cfg):
 
 def test_model_weights_resolution(cfg):
     assert cfg.model.weights == store.INHOUSE  # the smoke profile points at the in-house backbone
-    cfg.pretrain.auto = False
+    cfg.runtime.pretrain_auto = False
     with pytest.raises(FileNotFoundError, match="python -m m2dino pretrain profile=smoke"):
         store.resolve_weights(cfg)
-    cfg.pretrain.auto = True
+    cfg.runtime.pretrain_auto = True
     path = store.resolve_weights(cfg)
     assert path == str(store.backbone_path(cfg))
-    cfg.pretrain.auto = False
+    cfg.runtime.pretrain_auto = False
     assert store.resolve_weights(cfg) == path  # cached now: no error
     cfg.model.weights = None
     assert store.resolve_weights(cfg) is None
@@ -88,7 +88,7 @@ def test_build_model_loads_the_inhouse_backbone_through_model_weights(cfg):
         build_model(cfg, ["organ_cls"])  # a name is not a file: building never pretrains
     model = build_model(store.with_resolved_weights(cfg), ["organ_cls"])
     assert cfg.model.weights == store.INHOUSE  # the caller's config is left as it was
-    sd = load_file(str(store.backbone_path(cfg)))  # built on first use (pretrain.auto)
+    sd = load_file(str(store.backbone_path(cfg)))  # built on first use (runtime.pretrain_auto)
     vit_sd = model.backbone.vit.state_dict()
     assert all(torch.equal(vit_sd[k], v) for k, v in sd.items())
     assert torch.equal(store.load_backbone(cfg).state_dict()["blocks.0.attn.qkv.weight"], sd["blocks.0.attn.qkv.weight"])

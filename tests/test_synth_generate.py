@@ -87,12 +87,12 @@ def test_overwrite_replaces_synthetic_but_never_unmanifested_data(tmp_path) -> N
     cfg = load(TINY + ["data.min_per_task=1"])
     root = tmp_path / "ds"
     write_dataset(cfg, root, workers=1)
-    new = write_dataset(load(TINY + ["data.min_per_task=1", "data.seed=4", "data.overwrite=true"]), root, workers=1)
+    new = write_dataset(load(TINY + ["data.min_per_task=1", "data.seed=4", "runtime.overwrite=true"]), root, workers=1)
     assert json.loads((root / "manifest.json").read_text())["content_hash"] == new["content_hash"]
     real = tmp_path / "real"
     (real / "train").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="no synthetic manifest"):
-        write_dataset(load(TINY + ["data.overwrite=true"]), real, workers=1)
+        write_dataset(load(TINY + ["runtime.overwrite=true"]), real, workers=1)
     assert (real / "train").exists()
 
 

@@ -116,7 +116,7 @@ def test_moe_expert_biases_get_no_weight_decay_like_dense_biases():
 
 
 def test_the_loader_yields_the_plan_with_per_image_augmentation_in_any_worker(tmp_path):
-    cfg = _cfg(tmp_path, "data.num_workers=2")
+    cfg = _cfg(tmp_path, "runtime.num_workers=2")
     train = {t: Augmented(d) for t, d in tiny_data(cfg, TASKS)[0].items()}
     loader = build_loader(cfg, train, train=True)
     loader.batch_sampler.set_epoch(1)
@@ -137,7 +137,7 @@ def test_training_is_byte_identical_with_and_without_loader_workers(tmp_path):
     for workers in (0, 2):
         d = tmp_path / f"w{workers}"
         d.mkdir()
-        cfg = _cfg(d, "train.epochs=2", f"data.num_workers={workers}")
+        cfg = _cfg(d, "train.epochs=2", f"runtime.num_workers={workers}")
         train, val, _ = tiny_data(cfg, TASKS)
         torch.manual_seed(0)
         fit(TinyModel(TASKS), {t: Augmented(ds) for t, ds in train.items()}, val, cfg, d, torch.device("cpu"),

@@ -90,6 +90,6 @@ def test_run_hash_ignores_keys_that_cannot_change_results():
     def h(*extra):
         return run_hash(run_config(load(["profile=smoke", *extra]), "all", ["lung"]))
 
-    assert h() == h("profile.seeds=[0,1,2]") == h("pretrain.probe.n_boot=50") == h("data.num_workers=3")
+    assert h() == h("profile.seeds=[0,1,2]") == h("pretrain.probe.n_boot=50") == h("runtime.num_workers=3")
     assert h() != h("train.lr=0.1")
     assert h() != h("pretrain.steps=7")

@@ -1,8 +1,8 @@
 """Does data loading keep up with training? Images/s the loader delivers vs images/s a training step consumes.
 
 The loader is the one training reads (:func:`m2dino.data.build.build_loader`, as ``m2dino.train.loop.fit`` builds
-it: the epoch plan of the sampler, per-image augmentation seeds, ``data.num_workers`` processes), measured over one
-whole epoch with the profile's ``data.num_workers`` and, for comparison, with 0 and 2 workers (cached images).
+it: the epoch plan of the sampler, per-image augmentation seeds, ``runtime.num_workers`` processes), measured over one
+whole epoch with the profile's ``runtime.num_workers`` and, for comparison, with 0 and 2 workers (cached images).
 
 Uses the profile's dataset (``m2dino.paths.data_root(cfg)``) when it exists; otherwise writes a stand-in of the
 profile's size in a temporary folder: every task, max(min_per_task, scale * n_train) training images, grayscale
@@ -117,14 +117,14 @@ def run(cfg: DictConfig) -> dict:
             rates[cached], n = _epoch_rate(loader)
             res[f"{'cached' if cached else 'uncached'}_setup_s"] = round(setup, 2)
         res["train_images"] = n
-        res["num_workers"] = int(cfg.data.num_workers)
+        res["num_workers"] = int(cfg.runtime.num_workers)
         cfg.data.cache_in_memory = True
         ds = build_datasets(cfg, task_ids, "train", validate=False)
-        profile_workers = int(cfg.data.num_workers)
+        profile_workers = int(cfg.runtime.num_workers)
         for workers in sorted({0, 2} - {profile_workers}):
-            cfg.data.num_workers = workers
+            cfg.runtime.num_workers = workers
             res[f"loader_images_per_s_cached_workers{workers}"] = round(_epoch_rate(build_loader(cfg, ds, True))[0], 1)
-        cfg.data.num_workers = profile_workers
+        cfg.runtime.num_workers = profile_workers
         res["loader_images_per_s_cached"] = round(rates[True], 1)
         res["loader_images_per_s_uncached"] = round(rates[False], 1)
         cfg.data.cache_in_memory = True

@@ -1,7 +1,7 @@
 """Generate the synthetic benchmark for a profile into data/synthetic/<profile>/ (or data.root).
 
 A rerun with the same specification is a no-op; a different existing dataset is replaced only with
-``data.overwrite=true``. Example: ``python -m m2dino generate profile=demo``.
+``runtime.overwrite=true``. Example: ``python -m m2dino generate profile=demo``.
 """
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ def main(argv: list[str]) -> int:
     tasks = list(cfg.tasks) if cfg.get("tasks") else None
     try:
         report = validate_dataset(root, tasks, use_cache=not no_cache,
-                                  min_train=int(cfg.data.min_train_warn))
+                                  min_train=int(cfg.runtime.min_train_warn))
     except DataError as e:
         print(f"ERROR: {e}")
         return 1
-    print(report.format(max_problems=int(cfg.data.max_reported)))
+    print(report.format(max_problems=int(cfg.runtime.max_reported)))
     return 0 if report.ok else 1

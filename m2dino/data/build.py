@@ -1,6 +1,6 @@
 """What the trainer calls: datasets of a split for some tasks (validated first), and their one-task-batch loader.
 
-Training reads its data only through :func:`build_loader`, so ``data.num_workers`` decodes and augments in worker
+Training reads its data only through :func:`build_loader`, so ``runtime.num_workers`` decodes and augments in worker
 processes with results identical to loading in the main process (each image's augmentation is seeded per item).
 """
 from __future__ import annotations
@@ -98,7 +98,7 @@ def build_loader(cfg: DictConfig, datasets: Mapping[str, Dataset], train: bool, 
     repeats = repeats_for(sizes, bs, int(cfg.train.epochs), int(cfg.train.min_steps)) if train else 1
     sampler = TaskBatchSampler(sizes, bs, mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature),
                                seed=seed, shuffle=train, rank=rank, world=world, repeats=repeats)
-    workers = int(cfg.data.num_workers)
+    workers = int(cfg.runtime.num_workers)
     device = str(cfg.profile.device)
     pin = torch.cuda.is_available() and device != "cpu"
     # the generator only seeds the workers' base RNG (overridden per item); it keeps the global RNG untouched

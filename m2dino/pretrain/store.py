@@ -23,7 +23,7 @@ from m2dino.paths import results_dir
 
 INHOUSE = "pretrained:inhouse"  # the value of model.weights that means "m2dino's own pretrained backbone"
 BACKBONE = "backbone.safetensors"
-NOT_DETERMINING = ("auto", "probe")  # keys of the pretrain section that do not change the weights
+NOT_DETERMINING = ("probe",)  # the probes read the weights; they do not change them
 
 
 def determining(cfg: DictConfig) -> dict:
@@ -83,7 +83,7 @@ def load_log(cfg: DictConfig) -> pd.DataFrame:
 
 def resolve_weights(cfg: DictConfig) -> str | None:
     """What ``model.weights`` means as a file path: null stays None, a path stays itself, ``pretrained:inhouse``
-    becomes the cached in-house backbone (built first if missing and ``pretrain.auto``; otherwise a clear error).
+    becomes the cached in-house backbone (built first if missing and ``runtime.pretrain_auto``; otherwise a clear error).
 
     The in-house backbone is a DINOv3 ViT: for another model family (fmc_baseline) it resolves to None (random init).
     """
@@ -95,7 +95,7 @@ def resolve_weights(cfg: DictConfig) -> str | None:
     path = backbone_path(cfg)
     if path.is_file():
         return str(path)
-    if not cfg.pretrain.auto:
+    if not cfg.runtime.pretrain_auto:
         raise FileNotFoundError(
             f"model.weights={INHOUSE}: no pretrained backbone at {path}. Build it with "
             f"`python -m m2dino pretrain profile={cfg.profile.name}` or notebook 02_backbone_pretraining, "

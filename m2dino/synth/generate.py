@@ -141,7 +141,7 @@ def write_dataset(cfg, root: Path | None = None, workers: int | None = None, pro
     """Generate the dataset of a config into root (default ``m2dino.paths.data_root(cfg)``); returns the manifest.
 
     Skips when root holds a manifest with the same specification. Refuses (FileExistsError) to replace a
-    different synthetic dataset unless ``cfg.data.overwrite``, and never replaces a folder without a synthetic
+    different synthetic dataset unless ``cfg.runtime.overwrite``, and never replaces a folder without a synthetic
     manifest (it might be real data).
     """
     root = Path(root) if root is not None else data_root(cfg)
@@ -151,9 +151,9 @@ def write_dataset(cfg, root: Path | None = None, workers: int | None = None, pro
         have = json.loads(man_path.read_text())
         if {k: have.get(k) for k in want} == want:
             return have
-        if not cfg.data.overwrite:
+        if not cfg.runtime.overwrite:
             raise FileExistsError(f"{root} holds a synthetic dataset with a different manifest ({man_path}); "
-                                  "pass data.overwrite=true to replace it")
+                                  "pass runtime.overwrite=true to replace it")
     elif root.exists() and any((root / s).exists() for s in SPLITS):
         raise FileExistsError(f"{root} holds train/val/test folders but no synthetic manifest.json; "
                               "refusing to overwrite what may be real data")
@@ -161,7 +161,7 @@ def write_dataset(cfg, root: Path | None = None, workers: int | None = None, pro
     shutil.rmtree(tmp, ignore_errors=True)
     jobs = [_Job(str(tmp), tid, split, i, want["image_size"], want["seed"], want["profile"])
             for tid, per in want["counts"].items() for split in SPLITS for i in range(per[split])]
-    workers = workers or cfg.data.get("workers") or os.cpu_count() or 1
+    workers = workers or cfg.runtime.generate_workers or os.cpu_count() or 1
     job_folders(jobs)
     _warm(want["image_size"])  # PSFs and geometry once here; forked workers inherit them
     bar = dict(total=len(jobs), desc=f"generate {want['profile']}", unit="img",

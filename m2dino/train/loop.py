@@ -2,7 +2,7 @@
 
 One loop serves every paradigm: a unit is a model and the training sets of its tasks. Each epoch gives every task a
 fixed exposure (``m2dino.data.sampling``: each training sample once, in single-task batches), so the paradigms differ
-only in aggregation. The batches come from the DataLoader of ``m2dino.data.build.build_loader`` (``data.num_workers``
+only in aggregation. The batches come from the DataLoader of ``m2dino.data.build.build_loader`` (``runtime.num_workers``
 processes; the same batches whatever their number), which under DDP hands each rank its share of every batch.
 After each evaluated epoch the model is scored on val and the best one (mean headroom score over its tasks, against
 the trivial predictor fitted on the training split) is kept. ``train.min_steps`` floors a unit's optimiser steps
