@@ -46,7 +46,7 @@ def counts(cfg) -> dict[str, dict[str, int]]:
 def spec(cfg) -> dict:
     """Everything that determines the dataset's bytes."""
     d = cfg.data
-    return {"generator_version": GENERATOR_VERSION, "profile": cfg.profile.name, "seed": int(d.get("seed", 0)),
+    return {"generator_version": GENERATOR_VERSION, "profile": cfg.profile.name, "seed": int(d.seed),
             "image_size": int(d.image_size), "scale": float(d.scale), "min_per_task": int(d.min_per_task),
             "eval_per_task": int(d.eval_per_task), "counts": counts(cfg)}
 

@@ -46,13 +46,12 @@ NOT_SHARED = ("heads.", "task_embed")
 def active(cfg) -> bool:
     """Whether ``cfg`` (a run config) measures affinity: ``train.affinity.enabled``, and the run's paradigm and
     experiment listed in ``train.affinity.paradigms`` and ``.experiments`` (null: any)."""
-    a = cfg.train.get("affinity")
-    if not a or not bool(a.get("enabled", False)):
+    a = cfg.train.affinity
+    if not a.enabled:
         return False
-    paradigm = cfg.get("paradigm")
-    if a.get("paradigms") is not None and paradigm is not None and str(paradigm.get("name")) not in list(a.paradigms):
+    if a.paradigms is not None and str(cfg.paradigm.name) not in list(a.paradigms):
         return False
-    return a.get("experiments") is None or str(cfg.get("experiment") or "main") in list(a.experiments)
+    return a.experiments is None or str(cfg.experiment or "main") in list(a.experiments)
 
 
 def shared_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -165,18 +164,18 @@ class AffinityMonitor:
         self.every = int(a.every)
         if self.every < 1:
             raise ValueError(f"train.affinity.every must be >= 1, got {self.every}")
-        want = list(a.tasks) if a.get("tasks") else list(train_sets)
+        want = list(a.tasks) if a.tasks else list(train_sets)
         unknown = [t for t in want if t not in train_sets and t not in _registry_ids()]
         if unknown:
             raise ValueError(f"train.affinity.tasks: unknown task ids {unknown}")
         self.tasks = [t for t in train_sets if t in want]  # a declared subset, within this unit, in unit order
         self.estimators = list(a.estimators)
-        self.lr = float(a.lr) if a.get("lr") is not None else float(cfg.train.lr)
+        self.lr = float(a.lr) if a.lr is not None else float(cfg.train.lr)
         self.model, self.amp = model, amp
         self.path = Path(run_dir) / FILE
         self.rows = [r for r in _read(self.path) if int(r["step"]) < start_step]
         self.seconds, self.done = 0.0, 0
-        bs = int(a.batch_size) if a.get("batch_size") else int(cfg.train.batch_size)
+        bs = int(a.batch_size) if a.batch_size else int(cfg.train.batch_size)
         self.batches = fixed_batches(train_sets, self.tasks, bs, int(cfg.seed), device) if len(self.tasks) > 1 else {}
 
     def __call__(self, step: int) -> None:
