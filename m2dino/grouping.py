@@ -15,7 +15,7 @@ def resolve_groups(grouping: Mapping) -> dict[str, list[str]]:
     value of that registry field (``id``, ``type``, ``organ``, ``group``, ``probe``). Every task must land in exactly one
     group, so a grouping can't silently drop a task.
     """
-    by = grouping.get("by")
+    by = grouping.get("by")  # .get: a grouping file given by path (grouping=FILE, the affinity groups) may omit it
     tasks = all_tasks()
     if by is None:
         groups = {str(g): [str(t) for t in ids] for g, ids in (grouping.get("groups") or {}).items()}

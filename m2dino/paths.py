@@ -15,6 +15,7 @@ NOTEBOOKS = REPO / "notebooks"
 
 def results_dir(cfg=None) -> Path:
     """Where runs and tables go: ``cfg.results_dir`` if set, else ``<repo>/results/<profile>``."""
+    # .get: the analysis layer also passes configs composed without the root keys
     base = Path(cfg.results_dir) if cfg is not None and cfg.get("results_dir") else RESULTS
     return base / cfg.profile.name if cfg is not None else base
 
