@@ -15,14 +15,13 @@ NOTEBOOKS = REPO / "notebooks"
 
 def results_dir(cfg=None) -> Path:
     """Where runs and tables go: ``cfg.results_dir`` if set, else ``<repo>/results/<profile>``."""
-    # .get: the analysis layer also passes configs composed without the root keys
-    base = Path(cfg.results_dir) if cfg is not None and cfg.get("results_dir") else RESULTS
+    base = Path(cfg.results_dir) if cfg is not None and cfg.results_dir else RESULTS
     return base / cfg.profile.name if cfg is not None else base
 
 
 def figures_dir(cfg) -> Path:
     """Where figures go: ``<figures_dir or repo/figures>/<profile>``, created on demand."""
-    base = Path(cfg.figures_dir) if cfg.get("figures_dir") else FIGURES
+    base = Path(cfg.figures_dir) if cfg.figures_dir else FIGURES
     out = base / cfg.profile.name
     out.mkdir(parents=True, exist_ok=True)
     return out

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
             print(f"unknown benchmarks {unknown}; known: {names}")
             return 2
         names = [n for n in names if n in only]
-    out_path = (Path(cfg.results_dir) if cfg.get("results_dir") else RESULTS) / "bench.json"
+    out_path = (Path(cfg.results_dir) if cfg.results_dir else RESULTS) / "bench.json"
     report = json.loads(out_path.read_text()) if out_path.exists() else {}
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "torch": torch.__version__, "threads": torch.get_num_threads(),

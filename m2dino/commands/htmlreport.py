@@ -18,8 +18,8 @@ HELP = "export the executed notebooks, figures and 'What we found' of a profile 
 def main(argv: list[str]) -> int:
     cfg = load(argv)
     try:
-        index = build(cfg.profile.name, Path(cfg.results_dir) if cfg.get("results_dir") else None,
-                      Path(cfg.figures_dir) if cfg.get("figures_dir") else None)
+        index = build(cfg.profile.name, Path(cfg.results_dir) if cfg.results_dir else None,
+                      Path(cfg.figures_dir) if cfg.figures_dir else None)
     except (FileNotFoundError, ValueError) as e:
         print(f"htmlreport: {e}", file=sys.stderr)
         return 1
