@@ -17,3 +17,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory):
+    """The smoke profile's synthetic dataset, generated once for every test that trains on it (read-only)."""
+    from m2dino.config import load
+    from m2dino.synth.generate import write_dataset
+
+    root = tmp_path_factory.mktemp("data") / "smoke"
+    write_dataset(load(["profile=smoke"]), root, progress=False)
+    return root

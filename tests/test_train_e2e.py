@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from m2dino.cli import main as cli
 from m2dino.config import load
@@ -10,15 +9,6 @@ from m2dino.analysis.tidy import collect_metrics
 from m2dino.train.paradigms import run_paradigm
 
 TASKS = ["breast_lesion", "breast_2cls", "thyroid_nodule_det", "FUGC"]
-
-
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory):
-    from m2dino.synth.generate import write_dataset
-
-    root = tmp_path_factory.mktemp("data") / "smoke"
-    write_dataset(load(["profile=smoke"]), root, progress=False)
-    return root
 
 
 def test_all_task_run_then_predict_and_evaluate_agree(smoke_data, tmp_path):

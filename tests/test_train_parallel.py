@@ -1,7 +1,6 @@
 """Both cores: units trained in two processes give byte-identical results to one process, whatever its threads."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from m2dino.config import load
@@ -10,15 +9,6 @@ from m2dino.train.paradigms import run_paradigm
 # a detection and a regression task: their metrics changed with the thread count before it was pinned (measured)
 TASKS = ["thyroid_nodule_det", "FUGC", "breast_2cls"]
 FILES = ("metrics.csv", "per_image.csv", "per_image_trivial.csv", "train_log.csv", "val_log.csv", "routing.json")
-
-
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory):
-    from m2dino.synth.generate import write_dataset
-
-    root = tmp_path_factory.mktemp("data") / "smoke"
-    write_dataset(load(["profile=smoke"]), root, progress=False)
-    return root
 
 
 def test_two_unit_processes_match_one_process_with_two_threads(smoke_data, tmp_path):

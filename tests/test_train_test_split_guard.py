@@ -8,20 +8,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 
 from m2dino.config import load
 
 TASKS = ["breast_lesion", "thyroid_nodule_det", "FUGC", "breast_2cls"]
-
-
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory):
-    from m2dino.synth.generate import write_dataset
-
-    root = tmp_path_factory.mktemp("data") / "smoke"
-    write_dataset(load(["profile=smoke"]), root, progress=False)
-    return root
 
 
 def test_only_final_scoring_reads_the_test_split(smoke_data: Path, tmp_path: Path, monkeypatch) -> None:
