@@ -1,4 +1,5 @@
-"""The 27-task registry: one record per FMC_UIA task, read from ``conf/tasks.yaml``.
+"""The 27-task registry: one record per FMC_UIA task, read from ``conf/tasks.yaml``, with each task's clinical group
+read from ``conf/grouping/clinical.yaml`` (the one place the groups are written; ``grouping=clinical`` trains them).
 
 Task ids, types and class counts are the challenge's [C]; organs, groups and per-task training counts are ours and
 are checked against the study's published totals [S] on load.
@@ -14,6 +15,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 TASKS_YAML = Path(__file__).resolve().parent / "conf" / "tasks.yaml"
+CLINICAL_YAML = TASKS_YAML.parent / "grouping" / "clinical.yaml"  # the clinical groups: task -> group
 TASK_TYPES = ("segmentation", "classification", "detection", "regression")
 # The challenge's CSVs spell the task type this way (docs/challenge-layout.md): note the capital R.
 CSV_TASK_NAME = {"segmentation": "segmentation", "classification": "classification",
@@ -40,20 +42,42 @@ class Task:
         return CSV_TASK_NAME[self.type]
 
 
+def _clinical_groups() -> dict[str, str]:
+    """Task id -> clinical group, from the explicit lists of ``conf/grouping/clinical.yaml``."""
+    raw = OmegaConf.to_container(OmegaConf.load(CLINICAL_YAML), resolve=True)
+    if raw.get("by") is not None or not raw.get("groups"):
+        raise ValueError(f"{CLINICAL_YAML}: the clinical groups must be listed explicitly (by: null, groups: ...)")
+    out: dict[str, str] = {}
+    for group, ids in raw["groups"].items():
+        for t in ids:
+            if t in out:
+                raise ValueError(f"{CLINICAL_YAML}: task {t!r} is in both {out[t]!r} and {group!r}")
+            out[str(t)] = str(group)
+    return out
+
+
 @lru_cache(maxsize=1)
 def _load() -> tuple[tuple[Task, ...], dict]:
     raw = OmegaConf.to_container(OmegaConf.load(TASKS_YAML), resolve=True)
+    groups = _clinical_groups()
     tasks = []
     for rec in raw["tasks"]:
         if rec["type"] not in TASK_TYPES:
             raise ValueError(f"{TASKS_YAML}: task {rec['id']!r} has unknown type {rec['type']!r}")
+        if "group" in rec:
+            raise ValueError(f"{TASKS_YAML}: task {rec['id']!r} sets a group; groups are defined in {CLINICAL_YAML}")
+        if rec["id"] not in groups:
+            raise ValueError(f"{CLINICAL_YAML}: task {rec['id']!r} is in no clinical group")
         m = raw["metrics"][rec["type"]]
-        tasks.append(Task(primary_metric=m["primary"], direction=int(m["direction"]),
+        tasks.append(Task(group=groups[rec["id"]], primary_metric=m["primary"], direction=int(m["direction"]),
                           secondary_metrics=tuple(m["secondary"]), **rec))
     ids = [t.id for t in tasks]
     dup = [i for i, c in Counter(ids).items() if c > 1]
     if dup:
         raise ValueError(f"{TASKS_YAML}: duplicate task ids {dup}")
+    unknown = sorted(set(groups) - set(ids))
+    if unknown:
+        raise ValueError(f"{CLINICAL_YAML}: unknown task ids {unknown}")
     return tuple(tasks), raw["study_totals"]
 
 

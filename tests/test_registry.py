@@ -34,3 +34,32 @@ def test_classes_and_keypoints_from_the_challenge():
 def test_unknown_task_is_a_clear_error():
     with pytest.raises(KeyError, match="unknown task id 'nope'"):
         registry.get_task("nope")
+
+
+def test_clinical_groups_are_defined_once():
+    """grouping/clinical.yaml is the one definition: the registry's Task.group is read from it, tasks.yaml sets none,
+    and the CG units of grouping=clinical are exactly the registry's groups (in the file's order)."""
+    from omegaconf import OmegaConf
+
+    from m2dino.config import load
+    from m2dino.grouping import load_grouping, paradigm_units, resolve_groups
+
+    rows = OmegaConf.to_container(OmegaConf.load(registry.TASKS_YAML))["tasks"]
+    assert not [r["id"] for r in rows if "group" in r], "tasks.yaml must not repeat the clinical groups"
+    clinical = resolve_groups(load_grouping("clinical"))
+    assert {t: g for g, ids in clinical.items() for t in ids} == {t.id: t.group for t in registry.all_tasks()}
+    assert paradigm_units(load(["paradigm=clinical"])) == clinical
+    assert len(clinical) == 8 and clinical["breast"] == ["breast_lesion", "breast_2cls", "breast_3cls"]
+
+
+def test_a_group_in_tasks_yaml_is_refused(tmp_path, monkeypatch):
+    bad = tmp_path / "tasks.yaml"
+    bad.write_text(registry.TASKS_YAML.read_text().replace("organ: breast,", "organ: breast, group: breast,", 1))
+    monkeypatch.setattr(registry, "TASKS_YAML", bad)
+    registry._load.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="groups are defined in"):
+            registry._load()
+    finally:
+        monkeypatch.undo()
+        registry._load.cache_clear()

@@ -157,7 +157,7 @@ def cache_key(scan: layout.Scan, tasks: list[str] | None, min_train: int) -> str
     """Hash of what the report depends on: the tables' bytes, the registry, every referenced file's stat."""
     h = hashlib.sha256()
     h.update(json.dumps([VERSION, str(scan.root), sorted(tasks) if tasks else None, min_train]).encode())
-    h.update(registry.TASKS_YAML.read_bytes())
+    h.update(registry.TASKS_YAML.read_bytes() + registry.CLINICAL_YAML.read_bytes())
     for src in scan.sources:
         if src.is_file():
             h.update(str(src).encode() + src.read_bytes())
