@@ -26,6 +26,7 @@ import torch
 from omegaconf import DictConfig
 
 from m2dino.config import load
+from m2dino.data.source import ensure_data
 from m2dino.pretrain import probe, store
 from m2dino.pretrain.loop import create_backbone
 from m2dino.threads import torch_threads
@@ -116,10 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = load(list(args.overrides))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.variant:
-        from m2dino.paths import data_root
-        from m2dino.synth.generate import write_dataset
-
-        write_dataset(cfg, data_root(cfg))  # the choice is made on the synthetic benchmark (idempotent)
+        ensure_data(cfg)  # the choice is made on the synthetic benchmark (generated here if missing; idempotent)
     for text in args.variant:
         name, over = parse_variant(text)
         print(f"{time.strftime('%H:%M:%S')} {name}: {over}", flush=True)

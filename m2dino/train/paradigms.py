@@ -19,6 +19,7 @@ import torch.distributed as dist
 from omegaconf import DictConfig
 
 from m2dino import provenance
+from m2dino.data.source import ensure_data  # noqa: F401 - re-exported for m2dino.analysis.experiments (to move)
 from m2dino.grouping import paradigm_units
 from m2dino.paths import parse_run_path
 from m2dino.train.ddp import rank_and_world
@@ -77,20 +78,6 @@ def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=de
         delayed(run_unit)(c, u, ids, progress=False, make_model=make_model, make_data=make_data)
         for c, u, ids in todo)
     return [run_dir(c, u) for c, u, _ in jobs]
-
-
-def ensure_data(cfg: DictConfig) -> Path:
-    """The dataset folder of ``cfg``, generated first (idempotently) when the source is synthetic."""
-    from m2dino.paths import data_root
-
-    root = data_root(cfg)
-    if cfg.data.source == "synthetic":
-        from m2dino.synth.generate import write_dataset
-
-        write_dataset(cfg, root)
-    elif not root.is_dir():
-        raise FileNotFoundError(f"no dataset at data.root={root}")
-    return root
 
 
 def run_seeds(cfg: DictConfig, progress: bool = True, **kw) -> list[Path]:
