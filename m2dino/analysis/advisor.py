@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from m2dino.analysis.change import task_changes
+from m2dino.analysis.tables import data_scale_changes
 from m2dino.grouping import load_grouping, resolve_groups
 from m2dino.registry import TASK_TYPES, get_task
 
@@ -185,3 +187,17 @@ def advise(changes: pd.DataFrame, queries: list[Query], n_boot: int = N_BOOT, se
         row.update(recommendation=NAMES[best], p_best=float(wins[names.index(best)]), evidence="; ".join(notes))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def measured_changes(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Point changes against TS of the main and data-scale experiments (no intervals: the fit has its own)."""
+    parts = []
+    have = set(tidy.loc[tidy["experiment"] == "main", "paradigm"])
+    if "single" in have and have & {"clinical", "all"}:
+        parts.append(task_changes(tidy, "main", bootstrap=False))
+    ds = data_scale_changes(tidy, bootstrap=False)
+    if len(ds):
+        parts.append(ds[ds["experiment"] != "main"])
+    if not parts:
+        raise AdvisorError("no experiment has TS runs next to CG or AU runs: nothing to fit")
+    return pd.concat(parts, ignore_index=True)

@@ -82,16 +82,6 @@ def plot_curves(logs: pd.DataFrame, title: str, out_dir: Path, name: str) -> tup
     return fig, save_figure(fig, Path(out_dir), name)
 
 
-def save_table(cfg, table: pd.DataFrame) -> Path:
-    """``results/<profile>/tables/<paradigm>.csv`` (``[<experiment>/]`` before ``tables`` outside the main study)."""
-    from m2dino.paths import MAIN, experiment_dir, results_dir
-
-    out = experiment_dir(results_dir(cfg), cfg.get("experiment") or MAIN) / "tables" / f"{cfg.paradigm.name}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    return out
-
-
 def summary_line(table: pd.DataFrame) -> str:
     """How many tasks the model beats the trivial predictor on (``m2dino.metrics.bootstrap.beats_trivial``), per
     seed."""

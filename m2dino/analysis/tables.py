@@ -1,8 +1,6 @@
-"""The main tables of the study from one profile's runs, as a dict name -> DataFrame (written by
-``python -m m2dino report``; also used by the notebooks and the "what we found" text)."""
+"""The main tables of the study from one profile's runs, as a dict name -> DataFrame (written, with the other
+parts, by ``m2dino.analysis.publish.write_report``; also the input of the "what we found" text)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 
@@ -129,13 +127,3 @@ def build_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True)
     tables["notes"] = pd.DataFrame({"note": [f"data: {label}"] + notes})
     return tables
 
-
-def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
-    """Each table as ``<out_dir>/<name>.csv`` (floats rounded to 6 digits, so reruns give identical files)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, df in tables.items():
-        p = out_dir / f"{name}.csv"
-        df.round(6).to_csv(p, index=False)
-        paths.append(p)
-    return paths

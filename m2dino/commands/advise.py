@@ -17,29 +17,13 @@ import sys
 
 import pandas as pd
 
-from m2dino.analysis.advisor import AdvisorError, advise, effects, fit, read_queries
-from m2dino.analysis.tables import data_scale_changes
-from m2dino.analysis.change import task_changes
+from m2dino.analysis.advisor import AdvisorError, advise, effects, fit, measured_changes, read_queries
 from m2dino.analysis.tidy import NoResultsError, provenance, tidy_results
 from m2dino.commands.report import pop_option
 from m2dino.config import load
 from m2dino.paths import results_dir
 
 HELP = "recommend TS / CG / AU per task (tasks.yaml), fitted from this profile's results"
-
-
-def measured_changes(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Point changes against TS of the main and data-scale experiments (no intervals: the fit has its own)."""
-    parts = []
-    have = set(tidy.loc[tidy["experiment"] == "main", "paradigm"])
-    if "single" in have and have & {"clinical", "all"}:
-        parts.append(task_changes(tidy, "main", bootstrap=False))
-    ds = data_scale_changes(tidy, bootstrap=False)
-    if len(ds):
-        parts.append(ds[ds["experiment"] != "main"])
-    if not parts:
-        raise AdvisorError("no experiment has TS runs next to CG or AU runs: nothing to fit")
-    return pd.concat(parts, ignore_index=True)
 
 
 def affinity_part(cfg, queries: list, probe: bool, estimator: str) -> pd.DataFrame | None:

@@ -1,8 +1,10 @@
 """Print the study's main tables from one profile's runs and write them as CSV to ``results/<profile>/tables/``.
 
-Usage: ``python -m m2dino report profile=demo [n_boot=1000]`` (``n_boot=0``: point estimates only, no intervals).
-Reads every run folder under ``results/<profile>/`` (``results_dir=`` moves the root); tables whose runs are missing
-are listed, not faked. Primary: ``beats_trivial.csv`` (TS against the trivial predictor per task and seed),
+Usage: ``python -m m2dino report profile=demo [n_boot=...]`` (default: the profile's ``n_boot`` in
+``conf/analysis.yaml``; ``n_boot=0``: point estimates only, no intervals). Reads every run folder under
+``results/<profile>/`` (``results_dir=`` moves the root) and writes every table through
+``m2dino.analysis.publish.write_report``, the one writer of ``tables/``; tables whose runs are missing are listed,
+not faked. Primary: ``beats_trivial.csv`` (TS against the trivial predictor per task and seed),
 ``delta_s_task.csv`` (Δs on the headroom scale with two-stage seed x image intervals and Holm), and ``verdicts.csv``
 (each claim of the study by its declared test; docs/analysis.md). Secondary: relative changes in % and Δm
 (``m2dino.analysis.delta_m.CONVENTION``).
@@ -14,11 +16,9 @@ import sys
 import pandas as pd
 
 from m2dino.analysis.delta_m import CONVENTION
-from m2dino.analysis.findings import what_we_found
-from m2dino.analysis.tables import build_tables, write_tables
-from m2dino.analysis.tidy import NoResultsError, tidy_results
+from m2dino.analysis.publish import tables_dir, write_report
+from m2dino.analysis.tidy import NoResultsError
 from m2dino.config import load
-from m2dino.paths import results_dir
 
 HELP = "print the main tables (beats trivial, Δs vs TS, verdicts, relative change, Δm) and write them as CSV"
 SHOWN = {"delta_s_task": ["experiment", "comparison", "task", "group", "type", "s_ts", "s_paradigm", "delta_s", "ci_low",
@@ -46,16 +46,13 @@ def pop_option(argv: list[str], key: str, default: str) -> tuple[str, list[str]]
 
 
 def main(argv: list[str]) -> int:
-    n_boot, argv = pop_option(argv, "n_boot", "1000")
+    n_boot, argv = pop_option(argv, "n_boot", "")
     cfg = load(argv)
-    root = results_dir(cfg)
     try:
-        tidy = tidy_results(root)
+        tables = write_report(cfg, n_boot=int(n_boot) if n_boot else None)
     except (NoResultsError, ValueError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 1
-    try:
-        tables = build_tables(tidy, n_boot=max(int(n_boot), 1), bootstrap=int(n_boot) > 0)
     except FileNotFoundError as e:  # e.g. a run from before per_image_trivial.csv existed: say which file
         print(f"report: {e}; rerun that run, or use n_boot=0 for point estimates only", file=sys.stderr)
         return 1
@@ -65,8 +62,5 @@ def main(argv: list[str]) -> int:
             if name in tables:
                 print(f"\n== {name}" + (f"  ({CONVENTION})" if name.startswith("delta_m") else ""))
                 print(tables[name][cols or tables[name].columns].to_string(index=False))
-    paths = write_tables(tables, root / "tables")
-    found = root / "tables" / "what_we_found.md"
-    found.write_text(what_we_found(tables))
-    print(f"\nwrote {len(paths)} tables and {found.name} to {root / 'tables'}")
+    print(f"\nwrote {len(tables)} tables and what_we_found.md to {tables_dir(cfg)}")
     return 0

@@ -1,0 +1,58 @@
+"""``m2dino.analysis.publish.write_report`` is the one writer of ``results/<profile>/tables/``: every file belongs to
+one part, a part written alone gives the same bytes as the whole report, and nothing else writes tables."""
+import json
+import shutil
+
+import pytest
+from analysis_fixtures import fabricate_everything
+
+from m2dino.analysis.publish import PARTS, write_report
+from m2dino.config import load
+from m2dino.paths import NOTEBOOKS, PACKAGE
+
+
+def _snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())} if d.exists() else {}
+
+
+def test_each_part_alone_writes_what_the_whole_report_writes(tmp_path):
+    fabricate_everything(tmp_path / "smoke")
+    cfg = load(["profile=smoke", f"results_dir={tmp_path}"])
+    tables = tmp_path / "smoke" / "tables"
+    write_report(cfg, n_boot=0)
+    whole = _snapshot(tables)
+    assert {"tidy.csv", "task_change.csv", "delta_s_task.csv", "verdicts.csv", "what_we_found.md",
+            "routing_usage.csv", "routing_similarity.csv", "moe_vs_dense.csv", "ablation_baseline_change.csv",
+            "data_scale_change.csv"} <= set(whole)
+    owner: dict[str, str] = {}
+    for part in PARTS:
+        shutil.rmtree(tables)
+        if part == "affinity":  # it reads delta_s_task.csv, as in the report's own order
+            write_report(cfg, ["study"], n_boot=0)
+            before = set(_snapshot(tables))
+            write_report(cfg, [part], n_boot=0)
+            mine = {k: v for k, v in _snapshot(tables).items() if k not in before}
+        else:
+            write_report(cfg, [part], n_boot=0)
+            mine = _snapshot(tables)
+        for name, data in mine.items():
+            assert name not in owner, f"{name} written by both {owner[name]} and {part}"
+            owner[name] = part
+            assert data == whole[name], f"{name}: part {part} alone differs from the whole report"
+    assert set(owner) == set(whole)
+
+
+def test_unknown_part_is_refused(tmp_path):
+    fabricate_everything(tmp_path / "smoke")
+    with pytest.raises(ValueError, match="unknown parts"):
+        write_report(load(["profile=smoke", f"results_dir={tmp_path}"]), ["nope"], n_boot=0)
+
+
+def test_nothing_else_writes_tables():
+    # notebooks 03-10 show tables (00-02 write data and the backbone's own files, none under tables/)
+    for nb in sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.name >= "03"):
+        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        for writer in ("to_csv(", "write_text(", "write_csvs", "write_tables", "save_table"):
+            assert writer not in code, f"{nb.name} writes a table itself ({writer}); call write_report instead"
+    callers = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if "write_csvs(" in p.read_text()]
+    assert callers == ["analysis/publish.py"], callers
