@@ -33,4 +33,4 @@ def save_figure(fig: plt.Figure, out_dir: Path, name: str, formats: tuple[str, .
 def data_label(cfg) -> str:
     """What the numbers in a figure come from: profile, seeds and, for generated data, the synthetic-data note."""
     src = SYNTHETIC_NOTE if cfg.data.source == "synthetic" else f"data: {cfg.data.root}"
-    return f"ours, profile {cfg.profile.name}, seeds {list(cfg.profile.seeds)}; {src}"
+    return f"ours, profile {cfg.profile.name}, seeds {list(cfg.plan.seeds)}; {src}"

@@ -32,7 +32,7 @@ def note_config(cfg: Any) -> None:
     """Remember the profile, seeds and data seed of the config this process works with (called by config.load)."""
     try:
         _config.clear()
-        _config.update(profile=str(cfg.profile.name), seeds=[int(s) for s in cfg.profile.seeds],
+        _config.update(profile=str(cfg.profile.name), seeds=[int(s) for s in cfg.plan.seeds],
                        seed=int(cfg.seed), data_seed=cfg.data.get("seed"), data_source=str(cfg.data.source))
     except Exception:  # noqa: BLE001 - a partial config (tests) simply leaves nothing to report
         _config.clear()

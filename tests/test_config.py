@@ -10,13 +10,13 @@ def test_profiles_compose_and_set_scale(profile):
     cfg = load([f"profile={profile}"])
     assert cfg.profile.name == profile
     assert cfg.model.img_size == cfg.data.image_size
-    assert len(cfg.profile.seeds) >= 1
+    assert len(cfg.plan.seeds) >= 1
 
 
 def test_paper_profile_is_vit_b16_at_224_with_three_seeds():
     cfg = load(["profile=paper"])
     assert cfg.model.arch == "vit_base_patch16_dinov3" and cfg.model.img_size == 224
-    assert list(cfg.profile.seeds) == [0, 1, 2]
+    assert list(cfg.plan.seeds) == [0, 1, 2]
 
 
 def test_env_variable_picks_the_profile_and_override_wins(monkeypatch):

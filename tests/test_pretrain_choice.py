@@ -19,7 +19,7 @@ def tiny(tmp_path_factory):
     """A two-task smoke dataset (classification + regression) in its own folder."""
     root = tmp_path_factory.mktemp("data")
     cfg = load(["profile=smoke", f"data.root={root}", "data.min_per_task=4", "data.eval_per_task=4",
-                "pretrain.probe.tasks=[organ_cls,fetal_femur]", "pretrain.probe.n_boot=50"])
+                "plan.probe.tasks=[organ_cls,fetal_femur]", "plan.probe.n_boot=50"])
     write_dataset(cfg, root, workers=1)
     return cfg
 

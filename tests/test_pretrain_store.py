@@ -56,7 +56,7 @@ def test_hash_covers_what_determines_the_weights_and_nothing_else(cfg):
         OmegaConf.update(c, key, value)
         assert store.pretrain_dir(c).name != h, key
     for key, value in [("seed", 3), ("train.epochs", 9), ("model.moe.num_experts", 2), ("model.weights", None),
-                       ("runtime.pretrain_auto", False), ("pretrain.probe.n_boot", 7)]:
+                       ("runtime.pretrain_auto", False), ("plan.probe.n_boot", 7)]:
         c = cfg.copy()
         OmegaConf.update(c, key, value)
         assert store.pretrain_dir(c).name == h, key

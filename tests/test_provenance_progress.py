@@ -41,7 +41,7 @@ def test_figure_carries_config_runs_and_commit(tmp_path, monkeypatch, clean_prov
         rec = provenance.read(path)
         assert rec["notebook"] == "06_task_aggregation.ipynb"
         assert rec["command"] == "make reproduce PROFILE=smoke"
-        assert rec["profile"] == "smoke" and rec["seeds"] == list(cfg.profile.seeds)
+        assert rec["profile"] == "smoke" and rec["seeds"] == list(cfg.plan.seeds)
         assert rec["data_seed"] == cfg.data.seed
         assert rec["runs"] == [{"run": str(run.resolve()), "hash": "abc123def456"}]
         assert len(rec["commit"]) == 40 or rec["commit"] == "unknown"

@@ -85,7 +85,7 @@ def expected_run_dirs(cfg) -> list[Path]:
 
     exp = cfg.get("experiment") or MAIN
     return [run_path(results_dir(cfg), cfg.paradigm.name, unit, s, exp)
-            for unit in paradigm_units(cfg) for s in cfg.profile.seeds]
+            for unit in paradigm_units(cfg) for s in cfg.plan.seeds]
 
 
 def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str] = (), progress: bool = False,
@@ -100,7 +100,7 @@ def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str
     todo, want = [], []
     for overrides in plan:
         cfg = load([f"profile={profile}", *overrides, *extra])
-        for seed in (cfg.profile.seeds if seeds is None else seeds):
+        for seed in (cfg.plan.seeds if seeds is None else seeds):
             cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
             dirs = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
             want.append((overrides, seed, dirs))

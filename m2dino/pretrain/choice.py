@@ -96,7 +96,7 @@ def summarise(cfg: DictConfig, out: Path, pairs: Sequence[tuple[str, str]]) -> p
     tables = []
     for ref, cand in pairs:
         per_image = pd.concat([pd.read_csv(out / f"{n}.csv") for n in (ref, cand)], ignore_index=True)
-        s = probe.summarise(per_image, ref, cand, n_boot=int(cfg.pretrain.probe.n_boot), seed=int(cfg.pretrain.seed))
+        s = probe.summarise(per_image, ref, cand, n_boot=int(cfg.plan.probe.n_boot), seed=int(cfg.pretrain.seed))
         s = s.rename(columns={ref: "ref", f"{ref}_lo": "ref_lo", f"{ref}_hi": "ref_hi", cand: "cand",
                               f"{cand}_lo": "cand_lo", f"{cand}_hi": "cand_hi"})
         s.insert(0, "candidate", cand)

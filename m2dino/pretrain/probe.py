@@ -183,12 +183,12 @@ def load_split(cfg: DictConfig, task_id: str, split: str) -> Split:
 
 
 def run_probes(cfg: DictConfig, backbones: Mapping[str, nn.Module]) -> pd.DataFrame:
-    """Per-image probe tables of every ``pretrain.probe.tasks`` task and backbone (train split fits, val scores)."""
+    """Per-image probe tables of every ``plan.probe.tasks`` task and backbone (train split fits, val scores)."""
     tables = []
-    for tid in cfg.pretrain.probe.tasks:
+    for tid in cfg.plan.probe.tasks:
         train, scored = load_split(cfg, tid, "train"), load_split(cfg, tid, SPLIT)
         for name, backbone in backbones.items():
-            df = probe_task(tid, backbone, train, scored, cfg.pretrain.probe, seed=int(cfg.pretrain.seed))
+            df = probe_task(tid, backbone, train, scored, cfg.plan.probe, seed=int(cfg.pretrain.seed))
             df.insert(0, "backbone", name)
             df.insert(0, "task", tid)
             tables.append(df)
@@ -202,7 +202,7 @@ def compare(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     keyed by the probe settings and the dataset, so re-plotting never re-probes.
     """
     weights = store.ensure_pretrained(cfg)
-    key = config_hash({"probe": OmegaConf.to_container(cfg.pretrain.probe, resolve=True),
+    key = config_hash({"probe": OmegaConf.to_container(cfg.plan.probe, resolve=True),
                        "data": OmegaConf.to_container(cfg.data, resolve=True), "split": SPLIT})
     cache = store.pretrain_dir(cfg) / f"probe_{key}.csv"
     if cache.is_file():
@@ -213,6 +213,6 @@ def compare(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         with torch_threads(cfg.pretrain.threads):
             per_image = run_probes(cfg, backbones)
         per_image.to_csv(cache, index=False)
-    summary = summarise(per_image, "random", "pretrained", n_boot=int(cfg.pretrain.probe.n_boot),
+    summary = summarise(per_image, "random", "pretrained", n_boot=int(cfg.plan.probe.n_boot),
                         seed=int(cfg.pretrain.seed))
     return summary, per_image

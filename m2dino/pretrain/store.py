@@ -2,9 +2,10 @@
 
 ``results/<profile>/pretrain/<hash>/`` holds ``backbone.safetensors`` (timm's DINOv3 keys: loads strictly into
 ``timm.create_model(model.arch, img_size=..., num_classes=0, **overrides)``), ``loss.csv`` and ``config.yaml``. The
-hash covers everything that determines the weights: the ``pretrain`` section (less ``auto`` and ``probe``), the
-model's arch/img_size/overrides, the data image size and the profile name (part of the generators' seed key). A folder
-with ``backbone.safetensors`` is a cache hit; folders are written whole or not at all.
+hash covers everything that determines the weights: the whole ``pretrain`` section (the probes that evaluate them
+are ``plan.probe``), the model's arch/img_size/overrides, the data image size and the profile name (part of the
+generators' seed key). A folder with ``backbone.safetensors`` is a cache hit; folders are written whole or not at
+all.
 """
 from __future__ import annotations
 
@@ -23,14 +24,12 @@ from m2dino.paths import results_dir
 
 INHOUSE = "pretrained:inhouse"  # the value of model.weights that means "m2dino's own pretrained backbone"
 BACKBONE = "backbone.safetensors"
-NOT_DETERMINING = ("probe",)  # the probes read the weights; they do not change them
 
 
 def determining(cfg: DictConfig) -> dict:
     """The parts of the config that determine the pretrained weights (and nothing else)."""
     m = cfg.model
-    pre = {k: v for k, v in OmegaConf.to_container(cfg.pretrain, resolve=True).items() if k not in NOT_DETERMINING}
-    return {"pretrain": pre,
+    return {"pretrain": OmegaConf.to_container(cfg.pretrain, resolve=True),
             "model": {"arch": m.arch, "img_size": int(m.img_size),
                       "overrides": OmegaConf.to_container(m.overrides, resolve=True)},
             "data": {"image_size": int(cfg.data.image_size)}, "profile": str(cfg.profile.name)}

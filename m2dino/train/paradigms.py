@@ -81,9 +81,9 @@ def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=de
 
 
 def run_seeds(cfg: DictConfig, progress: bool = True, **kw) -> list[Path]:
-    """:func:`run_paradigm` for every seed of ``cfg.profile.seeds``; the run folders of all of them."""
+    """:func:`run_paradigm` for every seed of ``cfg.plan.seeds``; the run folders of all of them."""
     cfgs = []
-    for seed in cfg.profile.seeds:
+    for seed in cfg.plan.seeds:
         c = cfg.copy()
         c.seed = int(seed)
         cfgs.append(c)

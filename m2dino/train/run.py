@@ -36,15 +36,12 @@ from m2dino.data.truth import normalised_train_targets
 
 # Keys that say where things go, not what is computed: left out of the run's config hash.
 OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
-# Sections that never describe a run (how work is spread over processes; the benchmarks' settings): never hashed.
-NOT_A_RUN = ("runtime", "bench")
+# Sections that never describe a run, so never hashed: how work is spread over processes and reported (runtime), the
+# benchmarks' settings (bench), and what a reproduction schedules around its runs (plan: the seed list, the probes).
+NOT_A_RUN = ("runtime", "bench", "plan")
 METRIC_COLUMNS = ["profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
                   "ci_high", "n_train", "n_test"]
 Splits = tuple[Mapping[str, Dataset], Mapping[str, Dataset], Mapping[str, Dataset]]
-
-# The two keys outside runtime that no run reads: the seed list a reproduction schedules (a run has its own ``seed``)
-# and notebook 02's probe settings. They stay next to what they describe, so run_hash names them.
-NOT_HASHED = {"profile": ("seeds",), "pretrain": ("probe",)}
 
 
 def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
@@ -57,19 +54,15 @@ def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
 def run_hash(rc: DictConfig) -> str:
     """The hash that decides whether a finished run can be reused: everything that can change its results.
 
-    Left out: output locations, the ``runtime`` section (processes, loader workers, validation reporting, building
-    the backbone on first use) and the ``bench`` section whole, the profile's seed list and the backbone's probe
-    settings (:data:`NOT_HASHED`), and ``train.affinity`` when this run does not measure it; so changing them never
-    retrains a finished run.
+    Left out: output locations, the sections of :data:`NOT_A_RUN` whole (``runtime``: processes, loader workers,
+    validation reporting, building the backbone on first use; ``bench``; ``plan``: the seed list and the backbone's
+    probes), and ``train.affinity`` when this run does not measure it; so changing them never retrains a finished run.
     """
     c = OmegaConf.to_container(rc, resolve=True)
     for k in NOT_A_RUN + OUTPUT_KEYS:
         c.pop(k, None)
     if not affinity_active(rc):  # affinity off (or not measured in this paradigm) cannot change the run
         c.get("train", {}).pop("affinity", None)
-    for section, keys in NOT_HASHED.items():
-        for k in keys:
-            c.get(section, {}).pop(k, None)
     return config_hash(c)
 
 
