@@ -136,9 +136,9 @@ def write_report(cfg: DictConfig, parts: Iterable[str] = PARTS, n_boot: int | No
     """Build the tables of ``parts`` from the runs under ``results/<profile>/`` and write them to ``tables/``.
 
     ``n_boot``: bootstrap resamples (None: the profile's ``n_boot`` in ``conf/analysis.yaml``; 0: point estimates
-    only, and no table that needs an interval). Returns the tables written, by name (``.md`` texts as one-column
-    frames are not returned; they are written beside). Raises ``NoResultsError`` without runs and
-    ``FileNotFoundError`` naming a missing per-image table.
+    only, and no table that needs an interval). Returns the tables written as CSV, by name; the texts
+    (``what_we_found.md``, ``affinity_findings.md``) are written beside them. Raises ``NoResultsError`` without runs
+    and ``FileNotFoundError`` naming a missing per-image table.
     """
     parts = list(parts)
     unknown = sorted(set(parts) - set(PARTS))

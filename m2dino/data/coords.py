@@ -6,6 +6,8 @@ same fraction of the original image: x_px = x * W0, y_px = y * H0 (docs/data-con
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,24 +19,38 @@ def pixel_scale(orig_size) -> np.ndarray:
     return np.array([w0, h0], dtype=np.float64)
 
 
-def to_original(task_type: str, out: torch.Tensor, orig_size) -> np.ndarray:
-    """One image's model output as the metric code wants it, in the original image's pixels.
+def box_to_pixels(box: np.ndarray, orig_size) -> np.ndarray:
+    """A normalised xyxy box (float64) -> pixels of the original image."""
+    return box * np.tile(pixel_scale(orig_size), 2)
 
-    seg: logits [C,H,W] -> int mask [H0,W0] (argmax, then nearest resize); cls: logits [C] -> probs [C];
-    det: box [4] in [0,1] -> pixels xyxy; reg: points [K,2] in [0,1] -> pixels xy.
-    """
-    out = out.detach().float().cpu()
-    if task_type == "segmentation":
-        h0, w0 = (int(v) for v in orig_size)
-        mask = out.argmax(0)[None, None].float()
-        return F.interpolate(mask, size=(h0, w0), mode="nearest")[0, 0].to(torch.int64).numpy()
-    if task_type == "classification":
-        return out.softmax(-1).numpy().astype(np.float64)
-    if task_type == "detection":
-        return out.numpy().astype(np.float64).clip(0, 1) * np.tile(pixel_scale(orig_size), 2)
-    if task_type == "regression":
-        return out.numpy().astype(np.float64).reshape(-1, 2) * pixel_scale(orig_size)
-    raise ValueError(f"unknown task type {task_type!r}")
+
+def points_to_pixels(points: np.ndarray, orig_size) -> np.ndarray:
+    """Normalised (x, y) keypoints (float64, flat or [K,2]) -> [K,2] pixels of the original image."""
+    return points.reshape(-1, 2) * pixel_scale(orig_size)
+
+
+def _mask_from_logits(out: torch.Tensor, orig_size) -> np.ndarray:
+    h0, w0 = (int(v) for v in orig_size)
+    mask = out.argmax(0)[None, None].float()
+    return F.interpolate(mask, size=(h0, w0), mode="nearest")[0, 0].to(torch.int64).numpy()
+
+
+# Model output (float32 on the CPU) -> what the metric code scores, in original pixels; one entry per task type.
+OUTPUT_TO_ORIGINAL: dict[str, Callable[[torch.Tensor, Sequence[int]], np.ndarray]] = {
+    "segmentation": _mask_from_logits,  # logits [C,H,W] -> int mask [H0,W0] (argmax, then nearest resize)
+    "classification": lambda out, size: out.softmax(-1).numpy().astype(np.float64),  # logits [C] -> probs [C]
+    "detection": lambda out, size: box_to_pixels(out.numpy().astype(np.float64).clip(0, 1), size),  # xyxy px
+    "regression": lambda out, size: points_to_pixels(out.numpy().astype(np.float64), size),  # [K,2] xy px
+}
+
+
+def to_original(task_type: str, out: torch.Tensor, orig_size) -> np.ndarray:
+    """One image's model output as the metric code wants it, in the original image's pixels
+    (:data:`OUTPUT_TO_ORIGINAL`): seg: logits -> int mask; cls: logits -> probs; det: box in [0,1] -> pixels xyxy;
+    reg: points in [0,1] -> pixels xy."""
+    if task_type not in OUTPUT_TO_ORIGINAL:
+        raise ValueError(f"unknown task type {task_type!r}")
+    return OUTPUT_TO_ORIGINAL[task_type](out.detach().float().cpu(), orig_size)
 
 
 def target_to_original(task_type: str, target: torch.Tensor, orig_size) -> np.ndarray | int:
@@ -53,5 +69,5 @@ def target_to_original(task_type: str, target: torch.Tensor, orig_size) -> np.nd
     if task_type == "classification":
         return int(target)
     if task_type == "detection":
-        return target.double().numpy() * np.tile(pixel_scale(orig_size), 2)
-    return target.double().numpy().reshape(-1, 2) * pixel_scale(orig_size)
+        return box_to_pixels(target.double().numpy(), orig_size)
+    return points_to_pixels(target.double().numpy(), orig_size)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from m2dino.data.coords import pixel_scale, to_original
+from m2dino.data.coords import box_to_pixels, points_to_pixels, to_original
 from m2dino.data.truth import original_target
 from m2dino.registry import get_task
 
@@ -117,8 +117,8 @@ def trivial_predict(task_id: str, fitted: np.ndarray, orig_size) -> np.ndarray:
     if task.type == "classification":
         return fitted.copy()
     if task.type == "detection":
-        return fitted * np.tile(pixel_scale(orig_size), 2)
-    return fitted.reshape(-1, 2) * pixel_scale(orig_size)
+        return box_to_pixels(fitted, orig_size)
+    return points_to_pixels(fitted, orig_size)
 
 
 def trivial_scores(task_id: str, train_set: Dataset, eval_set: Dataset) -> tuple[dict[str, float], pd.DataFrame]:
