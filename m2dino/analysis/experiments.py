@@ -95,7 +95,8 @@ def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str
 
     Every missing run of the whole plan goes to the unit pool at once, the all-task units first: the longest jobs
     start first, so ``runtime.unit_workers`` processes stay busy until the end."""
-    from m2dino.train.paradigms import ensure_data, run_configs
+    from m2dino.data.source import ensure_data
+    from m2dino.train.paradigms import run_configs
 
     todo, want = [], []
     for overrides in plan:

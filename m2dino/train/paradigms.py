@@ -19,7 +19,6 @@ import torch.distributed as dist
 from omegaconf import DictConfig
 
 from m2dino import provenance
-from m2dino.data.source import ensure_data  # noqa: F401 - re-exported for m2dino.analysis.experiments (to move)
 from m2dino.grouping import paradigm_units
 from m2dino.paths import parse_run_path
 from m2dino.train.ddp import rank_and_world
