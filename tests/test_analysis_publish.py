@@ -56,3 +56,21 @@ def test_nothing_else_writes_tables():
             assert writer not in code, f"{nb.name} writes a table itself ({writer}); call write_report instead"
     callers = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if "write_csvs(" in p.read_text()]
     assert callers == ["analysis/publish.py"], callers
+
+
+def test_paradigm_tables_sit_beside_the_trivial_predictor(tmp_path):
+    """Notebooks 03-05's tables: one row per task and seed of each paradigm's main runs, with the paired verdict
+    against the trivial predictor; with n_boot=0 (no intervals) they are not written."""
+    from analysis_fixtures import fabricate_scored
+
+    from m2dino.analysis.paradigm_results import TABLE_COLUMNS
+
+    fabricate_scored(tmp_path / "smoke")
+    cfg = load(["profile=smoke", f"results_dir={tmp_path}"])
+    assert write_report(cfg, ["paradigms"], n_boot=0) == {}
+    written = write_report(cfg, ["paradigms"], n_boot=20)
+    assert set(written) == {"single", "clinical", "all"}
+    for name, table in written.items():
+        assert list(table.columns) == TABLE_COLUMNS and len(table) == 27, name
+        assert (tmp_path / "smoke" / "tables" / f"{name}.csv").is_file()
+    assert written["single"]["beats_trivial"].any()  # the fabricated models are better than image-blind guesses
