@@ -5,7 +5,8 @@ of the original image. So masks are resized back (nearest) and coordinates scale
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from torch.utils.data import Dataset
 
 from m2dino.data.coords import box_to_pixels, points_to_pixels, to_original
 from m2dino.data.truth import original_target
-from m2dino.registry import get_task
+from m2dino.registry import Task, get_task
 
 
 @torch.no_grad()
@@ -84,41 +85,57 @@ def resize_mask(mask: np.ndarray, size) -> np.ndarray:
     return F.interpolate(m, size=tuple(int(v) for v in size), mode="nearest")[0, 0].to(torch.int64).numpy()
 
 
-def trivial_fit(task_id: str, train_targets: list) -> np.ndarray:
-    """Fit the image-blind predictor on the TRAINING targets (coordinates normalised to [0, 1] of each image; masks
-    at any size).
+def _class_frequencies(task: Task, targets: list) -> np.ndarray:
+    counts = np.bincount([int(t) for t in targets], minlength=task.num_classes).astype(np.float64)
+    return counts / counts.sum()
 
-    cls: the training class frequencies (their argmax is the majority class; as probabilities they rank every image
-    alike, so AUC is 0.5); det: the mean box; reg: the mean keypoints; seg: the pixel-wise prior mask, the most
-    frequent class at each pixel of a canonical ``PRIOR_MASK_SIDE`` grid (ties to the lower class).
-    """
-    task = get_task(task_id)
-    if not len(train_targets):
-        raise ValueError(f"task {task_id}: the trivial predictor needs at least one training target")
-    if task.type == "classification":
-        counts = np.bincount([int(t) for t in train_targets], minlength=task.num_classes).astype(np.float64)
-        return counts / counts.sum()
-    if task.type in ("detection", "regression"):
-        return np.mean([torch.as_tensor(t).double().numpy() for t in train_targets], axis=0)
+
+def _mean_target(task: Task, targets: list) -> np.ndarray:
+    return np.mean([torch.as_tensor(t).double().numpy() for t in targets], axis=0)
+
+
+def _prior_mask(task: Task, targets: list) -> np.ndarray:
     side = (PRIOR_MASK_SIDE, PRIOR_MASK_SIDE)
     votes = np.zeros((task.num_classes, *side), dtype=np.int64)
-    for mask in train_targets:
+    for mask in targets:
         m = resize_mask(mask, side)
         for c in range(task.num_classes):
             votes[c] += m == c
     return votes.argmax(0).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Trivial:
+    """The image-blind predictor of one task type: what it learns from the training targets, and how that becomes one
+    image's prediction in original pixels."""
+
+    fit: Callable[[Task, list], np.ndarray]
+    predict: Callable[[np.ndarray, Sequence[int]], np.ndarray]
+
+
+# cls: the training class frequencies (their argmax is the majority class; as probabilities they rank every image
+# alike, so AUC is 0.5); det: the mean box; reg: the mean keypoints; seg: the pixel-wise prior mask, the most frequent
+# class at each pixel of a canonical PRIOR_MASK_SIDE grid (ties to the lower class).
+TRIVIAL: dict[str, Trivial] = {
+    "segmentation": Trivial(_prior_mask, resize_mask),
+    "classification": Trivial(_class_frequencies, lambda fitted, size: fitted.copy()),
+    "detection": Trivial(_mean_target, box_to_pixels),
+    "regression": Trivial(_mean_target, points_to_pixels),
+}
+
+
+def trivial_fit(task_id: str, train_targets: list) -> np.ndarray:
+    """Fit the image-blind predictor (:data:`TRIVIAL`) on the TRAINING targets (coordinates normalised to [0, 1] of
+    each image; masks at any size)."""
+    task = get_task(task_id)
+    if not len(train_targets):
+        raise ValueError(f"task {task_id}: the trivial predictor needs at least one training target")
+    return TRIVIAL[task.type].fit(task, train_targets)
+
+
 def trivial_predict(task_id: str, fitted: np.ndarray, orig_size) -> np.ndarray:
     """The trivial prediction for one image of ``orig_size`` (H0, W0), in original pixels."""
-    task = get_task(task_id)
-    if task.type == "segmentation":
-        return resize_mask(fitted, orig_size)
-    if task.type == "classification":
-        return fitted.copy()
-    if task.type == "detection":
-        return box_to_pixels(fitted, orig_size)
-    return points_to_pixels(fitted, orig_size)
+    return TRIVIAL[get_task(task_id).type].predict(fitted, orig_size)
 
 
 def trivial_scores(task_id: str, train_set: Dataset, eval_set: Dataset) -> tuple[dict[str, float], pd.DataFrame]:
