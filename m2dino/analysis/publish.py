@@ -131,10 +131,13 @@ def affinity_tables(root: Path, tidy: pd.DataFrame, n_boot: int,
 
 
 def write_report(cfg: DictConfig, parts: Iterable[str] = PARTS, n_boot: int | None = None, *,
-                 routing_seed: int | None = None, new_task_types: Sequence[str] = NEW_TASK_TYPES,
-                 new_task_n_train: float = NEW_TASK_N_TRAIN, estimator: str = ESTIMATOR) -> dict[str, pd.DataFrame]:
+                 routing_seed: int | None = None, new_task_types: Sequence[str] | None = None,
+                 new_task_n_train: float | None = None, estimator: str = ESTIMATOR) -> dict[str, pd.DataFrame]:
     """Build the tables of ``parts`` from the runs under ``results/<profile>/`` and write them to ``tables/``.
 
+    The keyword options change what a notebook asks of its part (None: what ``report`` uses, so both write the same
+    file): ``routing_seed`` (default: the first seed of the main AU runs), ``new_task_types`` / ``new_task_n_train``
+    (the advice's hypothetical new tasks: :data:`NEW_TASK_TYPES`, :data:`NEW_TASK_N_TRAIN`), ``estimator``.
     ``n_boot``: bootstrap resamples (None: the profile's ``n_boot`` in ``conf/analysis.yaml``; 0: point estimates
     only, and no table that needs an interval). Returns the tables written as CSV, by name; the texts
     (``what_we_found.md``, ``affinity_findings.md``) are written beside them. Raises ``NoResultsError`` without runs
@@ -159,7 +162,8 @@ def write_report(cfg: DictConfig, parts: Iterable[str] = PARTS, n_boot: int | No
         elif part == "routing":
             tables = routing_tables(root, tidy, routing_seed)
         elif part == "advice":
-            tables = advice_table(tidy, n, new_task_types, new_task_n_train)
+            tables = advice_table(tidy, n, NEW_TASK_TYPES if new_task_types is None else new_task_types,
+                                  NEW_TASK_N_TRAIN if new_task_n_train is None else new_task_n_train)
         else:
             tables, found = affinity_tables(root, tidy, n, estimator)
             if found is not None:
