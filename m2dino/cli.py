@@ -36,12 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     verb, rest = argv[0], argv[1:]
-    known = verbs()
-    if verb not in known:
+    # only the verb asked for is imported (importing all of them costs seconds: the report's notebook libraries)
+    if verb.startswith("_") or verb not in {i.name for i in pkgutil.iter_modules(_commands.__path__)}:
         print(f"m2dino: unknown verb {verb!r}\n\n{usage()}", file=sys.stderr)
         return 2
     mod = importlib.import_module(f"m2dino.commands.{verb}")
     if rest and rest[0] in ("-h", "--help"):
-        print(f"python -m m2dino {verb} [overrides]\n\n{(mod.__doc__ or known[verb]).strip()}")
+        print(f"python -m m2dino {verb} [overrides]\n\n{(mod.__doc__ or getattr(mod, 'HELP', '')).strip()}")
         return 0
     return int(mod.main(rest) or 0)

@@ -52,9 +52,16 @@ def _grouping_file(overrides: Sequence[str]) -> str | None:
     return None
 
 
+# Bumped whenever a code change alters what a config computes (so cached runs and backbones of the old code are not
+# reused). 2: fused AdamW, and pretraining's weight decay spares the tokens as fine-tuning's does (m2dino/optim.py).
+RESULTS_VERSION = 2
+
+
 def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None) -> str:
-    """A short stable hash of the resolved config (or of some of its top-level keys), for caching results."""
+    """A short stable hash of the resolved config (or of some of its top-level keys) and :data:`RESULTS_VERSION`,
+    for caching results."""
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     if keys is not None:
         c = {k: c.get(k) for k in keys}
+    c = {"config": c, "results_version": RESULTS_VERSION}
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:12]

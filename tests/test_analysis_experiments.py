@@ -32,6 +32,10 @@ def test_cheap_variants_restrict_tasks():
     plan = data_scale_plan([0.5], ["breast"], au_tasks="groups", profile="smoke")
     assert plan[-1][-1] == "tasks=[breast_lesion,breast_2cls,breast_3cls]" and "paradigm=all" in plan[-1]
     assert all(p[-1] == "tasks=[FUGC]" for p in side_plan(["FUGC"]))
+    none = data_scale_plan([0.25, 0.5], ["breast"], au_tasks="none", profile="smoke")
+    assert len(none) == 4 and not any("paradigm=all" in p for p in none)  # TS and CG at each fraction, no AU
+    with pytest.raises(ValueError, match="au_tasks"):
+        data_scale_plan([0.5], ["breast"], au_tasks="some", profile="smoke")
 
 
 def test_data_scale_runs_keep_the_full_data_optimiser_steps():

@@ -4,7 +4,7 @@ Every ``import`` in every module counts, including those inside functions: a laz
 interpreter, not from the reader. The layers, from the bottom up (a module may import its own layer and those below):
 
 0. foundation: ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview``, ``progress``,
-   ``provenance``, ``threads`` (the package's root too);
+   ``provenance``, ``threads``, ``optim`` (the package's root too);
 1. data in and scores out: ``data``, ``synth``, ``metrics`` (they do not know about models);
 2. ``model``: builds and loads models; weights are files by now;
 3. ``pretrain``: the in-house backbone, and what ``model.weights`` names resolve to;
@@ -24,7 +24,7 @@ import pytest
 from m2dino.paths import PACKAGE
 
 LAYERS: list[set[str]] = [
-    {"", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads"},
+    {"", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads", "optim"},
     {"data", "synth", "metrics"},
     {"model"},
     {"pretrain"},

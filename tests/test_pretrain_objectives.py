@@ -4,7 +4,8 @@ import torch
 
 from m2dino.config import load
 from m2dino.pretrain.augment import Views, crop_boxes
-from m2dino.pretrain.loop import build_objective, create_backbone, lr_factor
+from m2dino.optim import warmup_cosine
+from m2dino.pretrain.loop import build_objective, create_backbone
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,7 +72,7 @@ def test_views_are_per_image_and_reproducible():
 
 
 def test_schedule_warms_up_then_decays():
-    f = [lr_factor(s, 100, 0.1) for s in range(100)]
+    f = [warmup_cosine(s, 100, 0.1, 0.01) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] < 0.05
 

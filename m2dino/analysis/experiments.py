@@ -2,7 +2,7 @@
 
 - ``main``: TS, CG and AU over the 27 tasks.
 - ``data_scale/frac<f>``: for a data-rich group (obstetrics) and a data-scarce one (breast), TS and CG on that group's
-  tasks and AU on all 27 tasks, each with ``data.fraction=f`` of every task's training split (the test sets are
+  tasks and AU on all 27 tasks (``analysis.yaml: data_scale_au_tasks``), each with ``data.fraction=f`` of every task's training split (the test sets are
   unchanged). The AU runs are shared by both groups. Fraction 1.0 is the main experiment, not retrained.
   Optimiser steps are held constant across fractions: a run at fraction f trains ``epochs / f`` epochs and validates
   every ``eval_every / f`` epochs, so that a smaller training set is not also a shorter training (which would
@@ -47,10 +47,12 @@ def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCA
     profile's full-data optimiser steps (:func:`constant_steps`).
 
     ``au_tasks="all"`` trains AU on the 27 tasks at each fraction (the study's AU); ``"groups"`` only on the groups'
-    tasks (a cheap stand-in for the smoke profile, where it coincides with CG for a single group).
+    tasks (a cheap stand-in for the smoke profile, where it coincides with CG for a single group); ``"none"`` trains no
+    AU at reduced fractions: no claim reads them (``scale_dependence`` is CG against TS, docs/analysis.md), only the
+    descriptive guideline and the advisor would, and at the demo they cost more than all of TS, CG and AU together.
     """
-    if au_tasks not in ("all", "groups"):
-        raise ValueError(f"au_tasks must be 'all' or 'groups', got {au_tasks!r}")
+    if au_tasks not in ("all", "groups", "none"):
+        raise ValueError(f"au_tasks must be 'all', 'groups' or 'none', got {au_tasks!r}")
     clinical = resolve_groups(load_grouping("clinical"))
     unknown = [g for g in groups if g not in clinical]
     if unknown:
@@ -65,8 +67,9 @@ def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCA
         for g in groups:
             plan.append(base + ["paradigm=single", f"tasks={_task_list(clinical[g])}"])
             plan.append(base + ["paradigm=clinical", f"unit={g}"])
-        au = [] if au_tasks == "all" else [f"tasks={_task_list([t for g in groups for t in clinical[g]])}"]
-        plan.append(base + ["paradigm=all", *au])
+        if au_tasks != "none":
+            au = [] if au_tasks == "all" else [f"tasks={_task_list([t for g in groups for t in clinical[g]])}"]
+            plan.append(base + ["paradigm=all", *au])
     return plan
 
 

@@ -4,7 +4,6 @@ The budget is a number of steps, not of minutes, so the same seed and profile gi
 """
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -15,6 +14,7 @@ from torch import nn
 from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.model.backbone import create_vit
+from m2dino.optim import adamw, decays, warmup_cosine
 from m2dino.threads import torch_threads
 from m2dino.pretrain.dino import DinoObjective
 from m2dino.pretrain.images import unlabelled_images
@@ -37,21 +37,10 @@ def build_objective(cfg: DictConfig, backbone: nn.Module) -> nn.Module:
 
 
 def _optimizer(module: nn.Module, cfg: DictConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on norms, biases, tokens, layer scales)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    rest = [p for p in params if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": float(cfg.pretrain.weight_decay)},
-                              {"params": rest, "weight_decay": 0.0}], lr=float(cfg.pretrain.lr))
-
-
-def lr_factor(step: int, total: int, warmup_frac: float) -> float:
-    """Linear warmup then cosine decay to 1% of the peak."""
-    warm = max(1, round(warmup_frac * total))
-    if step < warm:
-        return (step + 1) / warm
-    t = (step - warm) / max(1, total - warm)
-    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
+    """AdamW with fine-tuning's weight-decay rule (:func:`m2dino.optim.decays`)."""
+    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    return adamw([{"params": [p for n, p in named if decays(n, p)], "weight_decay": float(cfg.pretrain.weight_decay)},
+                  {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0}], float(cfg.pretrain.lr))
 
 
 def pretrain(cfg: DictConfig, images: torch.Tensor | None = None,
@@ -76,7 +65,7 @@ def _pretrain(cfg: DictConfig, images: torch.Tensor | None, max_seconds: float |
     objective.train()
     opt = _optimizer(objective.trainable(), cfg)
     steps, bs = int(p.steps), int(p.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, float(p.warmup_frac)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, steps, float(p.warmup_frac), 0.01))
     gen = torch.Generator().manual_seed(int(p.seed))
     rows, t0 = [], time.perf_counter()
     for step in tqdm(range(steps), desc=f"pretrain {p.objective}", disable=None):

@@ -4,11 +4,12 @@ The same optimiser and schedule serve every paradigm, so the comparison is about
 """
 from __future__ import annotations
 
-import math
 import re
 
 import torch
 from torch import nn
+
+from m2dino.optim import adamw, decays, warmup_cosine
 
 # Parameters whose dotted name has one of these components belong to the task heads (higher learning rate).
 HEAD_KEYS = frozenset({"head", "heads", "decoder", "decoders"})
@@ -45,10 +46,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr_mult:
             scale, kind = head_lr_mult, "head"
         else:
             scale, kind = layer_decay ** (depth + 1 - layer_id(n, depth)), "backbone"
-        # no decay for biases (the MoE experts' stacked [E, H] biases included, as for their dense twins), tokens and
-        # position embeddings
-        no_decay = p.ndim <= 1 or n.endswith(("_token", ".b_in", ".b_out")) or "pos_embed" in n
-        wd = 0.0 if no_decay else weight_decay
+        wd = weight_decay if decays(n, p) else 0.0
         key = (kind, scale, wd)
         if key not in groups:
             groups[key] = {"params": [], "lr": lr * scale, "weight_decay": wd, "name": f"{kind}_x{scale:.3g}_wd{wd:g}"}
@@ -61,18 +59,13 @@ def build_optimizer(model: nn.Module, train_cfg, extra: list[nn.Parameter] | Non
     groups = param_groups(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.head_lr_mult, train_cfg.layer_decay)
     if extra:
         groups.append({"params": list(extra), "lr": train_cfg.lr, "weight_decay": 0.0, "name": "loss_weights"})
-    return torch.optim.AdamW(groups, lr=train_cfg.lr, betas=(0.9, 0.999))
+    return adamw(groups, train_cfg.lr)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, total_steps: int, warmup_frac: float,
                     min_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup over ``warmup_frac`` of the steps, then cosine decay to ``min_ratio`` of each group's peak lr."""
-    warmup = max(1, round(warmup_frac * total_steps)) if warmup_frac > 0 else 0
-
     def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        t = (step - warmup) / max(1, total_steps - warmup)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+        return warmup_cosine(step, total_steps, warmup_frac, min_ratio)
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
