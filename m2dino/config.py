@@ -52,16 +52,17 @@ def _grouping_file(overrides: Sequence[str]) -> str | None:
     return None
 
 
-# Bumped whenever a code change alters what a config computes (so cached runs and backbones of the old code are not
-# reused). 2: fused AdamW, and pretraining's weight decay spares the tokens as fine-tuning's does (m2dino/optim.py).
-RESULTS_VERSION = 2
+# Bumped whenever a code change alters what a config computes, so that cached results of the old code are not reused
+# (the in-house backbone's cache has its own, m2dino.pretrain.store.BACKBONE_VERSION). 2: fused AdamW (m2dino/optim.py);
+# 3: the step floor is per task, the same in every paradigm (m2dino/data/sampling.task_repeats).
+RESULTS_VERSION = 3
 
 
-def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None) -> str:
-    """A short stable hash of the resolved config (or of some of its top-level keys) and :data:`RESULTS_VERSION`,
-    for caching results."""
+def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None, version: int = RESULTS_VERSION) -> str:
+    """A short stable hash of the resolved config (or of some of its top-level keys) and a code ``version``, for
+    caching results."""
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     if keys is not None:
         c = {k: c.get(k) for k in keys}
-    c = {"config": c, "results_version": RESULTS_VERSION}
+    c = {"config": c, "results_version": int(version)}
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -122,3 +122,28 @@ def test_repeated_epoch_is_several_fixed_exposure_passes():
     assert len(s) == 27 and len(list(s)) == 27
     with pytest.raises(ValueError, match="repeats"):
         epoch_plan(SIZES, 4, repeats=0)
+
+
+def test_step_floor_is_per_task_and_the_same_in_every_paradigm():
+    from m2dino.data.sampling import task_repeats
+
+    # alone, "b" (3 images, 1 batch per pass) needs 17 passes per epoch for 100 steps in 6 epochs; in a unit with
+    # larger tasks it still gets them (a floor per unit would have given it 100 * 1/9 of the unit's steps)
+    reps = task_repeats(SIZES, 4, epochs=6, min_steps=100)
+    assert reps == {t: task_repeats({t: n}, 4, 6, 100)[t] for t, n in SIZES.items()}
+    assert reps["b"] == 17 and reps["c"] == 4  # 5 batches per pass: ceil(100 / 30)
+    s = TaskBatchSampler(SIZES, 4, "proportional", seed=0, repeats=reps)
+    steps = {t: 0 for t in SIZES}
+    for epoch in range(6):
+        s.set_epoch(epoch)
+        batches = list(s)
+        assert len(batches) == len(s)
+        for b in batches:
+            steps[b[0].task] += 1
+    assert all(steps[t] >= 100 for t in SIZES)
+    # each task's own batches and augmentation seeds are those it gets alone (TS): only the interleaving differs
+    for t, n in SIZES.items():
+        alone = TaskBatchSampler({t: n}, 4, "proportional", seed=0, repeats=reps[t])
+        alone.set_epoch(2)
+        s.set_epoch(2)
+        assert [k for b in s if b[0].task == t for k in b] == [k for b in alone for k in b]

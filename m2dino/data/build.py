@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from m2dino.data import layout
 from m2dino.data.dataset import TaskDataset, collate_one_task
 from m2dino.data.errors import DataError
-from m2dino.data.sampling import PlanKey, TaskBatchSampler, repeats_for
+from m2dino.data.sampling import PlanKey, TaskBatchSampler, task_repeats
 from m2dino.data.transforms import AugmentConfig
 from m2dino.data.validate import raise_if_invalid
 from m2dino.paths import data_root
@@ -100,8 +100,9 @@ def build_loader(cfg: DictConfig, datasets: Mapping[str, Dataset], train: bool, 
     """
     seed = int(cfg.seed if seed is None else seed)
     sizes, bs = {t: len(d) for t, d in datasets.items()}, int(batch_size or cfg.train.batch_size)
-    # the step floor (train.min_steps): a training unit with too few steps makes several passes per epoch
-    repeats = repeats_for(sizes, bs, int(cfg.train.epochs), int(cfg.train.min_steps)) if train else 1
+    # the step floor (train.min_steps), per task: a task with too few steps of its own makes several passes per epoch,
+    # the same number in every paradigm
+    repeats = task_repeats(sizes, bs, int(cfg.train.epochs), int(cfg.train.min_steps)) if train else 1
     sampler = TaskBatchSampler(sizes, bs, mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature),
                                seed=seed, shuffle=train, rank=rank, world=world, repeats=repeats)
     workers = int(cfg.runtime.num_workers)

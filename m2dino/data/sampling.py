@@ -41,37 +41,64 @@ def task_batches(n: int, batch_size: int, seed: int, epoch: int, task_id: str, s
 
 
 def repeats_for(sizes: Mapping[str, int], batch_size: int, epochs: int, min_steps: int) -> int:
-    """How many passes over its tasks each epoch of a unit makes so that the unit gets at least ``min_steps``
-    optimiser steps in ``epochs`` epochs (``train.min_steps``; 1 when the unit has enough steps already)."""
+    """How many passes over its images each epoch makes so that a task (``sizes`` holds one) gets at least
+    ``min_steps`` optimiser steps of its own in ``epochs`` epochs (``train.min_steps``; 1 when it has enough)."""
     per_pass = batches_per_epoch(sizes, batch_size) * max(1, int(epochs))
     if per_pass == 0 or min_steps <= per_pass:
         return 1
     return math.ceil(min_steps / per_pass)
 
 
-def epoch_plan(sizes: Mapping[str, int], batch_size: int, mode: str = "proportional", temperature: float = 2.0,
-               seed: int = 0, epoch: int = 0, shuffle: bool = True, repeats: int = 1) -> list[tuple[str, list[int]]]:
-    """The epoch's batches in order, as (task id, indices into that task's dataset).
+def task_repeats(sizes: Mapping[str, int], batch_size: int, epochs: int, min_steps: int) -> dict[str, int]:
+    """The step floor per task (:func:`repeats_for` of each task alone), the same in every paradigm: a task makes
+    the same number of passes per epoch, and so gets the same number of optimiser steps of its own, whether it trains
+    alone (TS) or in a clinical group (CG) or all-task (AU) unit. A floor per unit would instead give a small task
+    many more updates alone than as a few percent of a shared unit, and confound aggregation with budget."""
+    return {t: repeats_for({t: n}, batch_size, epochs, min_steps) for t, n in sizes.items()}
+
+
+Repeats = int | Mapping[str, int]
+
+
+def _repeats(sizes: Mapping[str, int], repeats: Repeats) -> dict[str, int]:
+    r = ({t: int(repeats) for t in sizes} if isinstance(repeats, int)
+         else {t: int(repeats.get(t, 1)) for t in sizes})
+    bad = {t: v for t, v in r.items() if v < 1}
+    if bad:
+        raise ValueError(f"repeats must be >= 1, got {bad}")
+    return r
+
+
+def epoch_batches(sizes: Mapping[str, int], batch_size: int, mode: str = "proportional", temperature: float = 2.0,
+                  seed: int = 0, epoch: int = 0, shuffle: bool = True,
+                  repeats: Repeats = 1) -> list[tuple[str, list[int], int]]:
+    """The epoch's batches in order, as (task id, indices into that task's dataset, pass): task t makes
+    ``repeats[t]`` passes over its images (the step floor, :func:`task_repeats`), pass j drawn as that task's batches
+    of single-pass epoch ``epoch * repeats[t] + j`` (the pass number, which also seeds the images' augmentation).
 
     With ``shuffle=False`` (evaluation) the tasks come one after the other in the given order, images in order.
-    ``repeats`` > 1 (the step floor, :func:`repeats_for`) makes the epoch that many passes, pass j drawn as epoch
-    ``epoch * repeats + j`` of a single pass; ``repeats=1`` is exactly the single pass.
     """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if repeats > 1:
-        return [b for j in range(repeats)
-                for b in epoch_plan(sizes, batch_size, mode, temperature, seed, epoch * repeats + j, shuffle)]
     if mode not in MODES:
         raise ValueError(f"train.sampler must be one of {MODES}, got {mode!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if mode == "temperature" and temperature <= 0:
         raise ValueError(f"train.temperature must be > 0, got {temperature}")
+    reps = _repeats(sizes, repeats)
     tasks = [t for t in sizes if sizes[t] > 0]
-    per_task = {t: task_batches(sizes[t], batch_size, seed, epoch, t, shuffle) for t in tasks}
+    per_task = {t: [(b, epoch * reps[t] + j) for j in range(reps[t])
+                    for b in task_batches(sizes[t], batch_size, seed, epoch * reps[t] + j, t, shuffle)]
+                for t in tasks}
     if not shuffle:
-        return [(t, b) for t in tasks for b in per_task[t]]
+        return [(t, b, e) for t in tasks for b, e in per_task[t]]
+    if not tasks:
+        return []
+    if len({reps[t] for t in tasks}) == 1 and reps[tasks[0]] > 1:
+        # the same number of passes for every task: pass after pass, each interleaved as a single-pass epoch (a
+        # unit-wide floor; kept so that a one-task unit's plan is the one it always was)
+        r = reps[tasks[0]]
+        return [(t, b, epoch * r + j) for j in range(r)
+                for t, b, _ in epoch_batches(sizes, batch_size, mode, temperature, seed, epoch * r + j, shuffle)]
     rng = np.random.default_rng([seed, epoch, 0x0DE5])
     left = {t: len(per_task[t]) for t in tasks}
     static = {t: (1.0 if mode == "uniform" else sizes[t] ** (1.0 / temperature)) for t in tasks}
@@ -80,9 +107,16 @@ def epoch_plan(sizes: Mapping[str, int], batch_size: int, mode: str = "proportio
         live = [t for t in tasks if left[t] > 0]
         w = np.array([left[t] if mode == "proportional" else static[t] for t in live], dtype=float)
         t = live[rng.choice(len(live), p=w / w.sum())]
-        plan.append((t, per_task[t][len(per_task[t]) - left[t]]))
+        b, e = per_task[t][len(per_task[t]) - left[t]]
+        plan.append((t, b, e))
         left[t] -= 1
     return plan
+
+
+def epoch_plan(sizes: Mapping[str, int], batch_size: int, mode: str = "proportional", temperature: float = 2.0,
+               seed: int = 0, epoch: int = 0, shuffle: bool = True, repeats: Repeats = 1) -> list[tuple[str, list[int]]]:
+    """:func:`epoch_batches` without the pass numbers: (task id, indices) per batch."""
+    return [(t, b) for t, b, _ in epoch_batches(sizes, batch_size, mode, temperature, seed, epoch, shuffle, repeats)]
 
 
 def item_seed(seed: int, epoch: int, task_id: str, index: int) -> int:
@@ -117,23 +151,24 @@ def batches_per_epoch(sizes: Mapping[str, int], batch_size: int) -> int:
 
 
 class TaskBatchSampler(Sampler[list[PlanKey]]):
-    """A DataLoader ``batch_sampler`` yielding :func:`epoch_plan`, batch by batch, as lists of :class:`PlanKey`.
+    """A DataLoader ``batch_sampler`` yielding :func:`epoch_batches`, batch by batch, as lists of :class:`PlanKey`.
 
     Call :meth:`set_epoch` before each epoch. ``rank``/``world`` (DDP) keep this rank's share of every global batch;
     every rank yields the same number of batches, in the same task order. With ``shuffle=False`` (evaluation) the
-    keys carry no augmentation seed.
+    keys carry no augmentation seed. ``repeats``: passes per epoch, one number for every task or one per task.
     """
 
     def __init__(self, sizes: Mapping[str, int], batch_size: int, mode: str = "proportional",
                  temperature: float = 2.0, seed: int = 0, shuffle: bool = True, rank: int = 0,
-                 world: int = 1, repeats: int = 1) -> None:
+                 world: int = 1, repeats: Repeats = 1) -> None:
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.sizes = dict(sizes)
         self.batch_size, self.mode, self.temperature = batch_size, mode, temperature
-        self.seed, self.shuffle, self.epoch, self.repeats = seed, shuffle, 0, int(repeats)
+        self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+        self.repeats = _repeats(self.sizes, repeats)
         self.rank, self.world = rank, world
-        epoch_plan(self.sizes, batch_size, mode, temperature, seed, 0, shuffle, self.repeats)  # fail early on bad settings
+        epoch_batches(self.sizes, batch_size, mode, temperature, seed, 0, shuffle, self.repeats)  # fail early
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -144,12 +179,10 @@ class TaskBatchSampler(Sampler[list[PlanKey]]):
                           self.shuffle, self.repeats)
 
     def __iter__(self) -> Iterator[list[PlanKey]]:
-        for j in range(self.repeats):  # pass j of a repeated epoch is single-pass epoch epoch * repeats + j
-            e = self.epoch * self.repeats + j
-            for t, idx in epoch_plan(self.sizes, self.batch_size, self.mode, self.temperature, self.seed, e,
-                                     self.shuffle):
-                mine, share = shard(idx, self.rank, self.world)
-                yield [PlanKey(t, i, item_seed(self.seed, e, t, i) if self.shuffle else None, share) for i in mine]
+        for t, idx, e in epoch_batches(self.sizes, self.batch_size, self.mode, self.temperature, self.seed,
+                                       self.epoch, self.shuffle, self.repeats):
+            mine, share = shard(idx, self.rank, self.world)
+            yield [PlanKey(t, i, item_seed(self.seed, e, t, i) if self.shuffle else None, share) for i in mine]
 
     def __len__(self) -> int:
-        return batches_per_epoch(self.sizes, self.batch_size) * self.repeats
+        return sum(math.ceil(n / self.batch_size) * self.repeats[t] for t, n in self.sizes.items() if n > 0)

@@ -22,6 +22,9 @@ from torch import nn
 from m2dino.config import config_hash
 from m2dino.paths import results_dir
 
+# Bumped whenever a code change alters the pretrained weights of a config (2: fused AdamW, and the tokens are no
+# longer weight-decayed, as in fine-tuning; m2dino/optim.py).
+BACKBONE_VERSION = 2
 INHOUSE = "pretrained:inhouse"  # the value of model.weights that means "m2dino's own pretrained backbone"
 BACKBONE = "backbone.safetensors"
 
@@ -37,7 +40,7 @@ def determining(cfg: DictConfig) -> dict:
 
 def pretrain_dir(cfg: DictConfig) -> Path:
     """``results/<profile>/pretrain/<hash>``: the cache folder of this config's backbone."""
-    return results_dir(cfg) / "pretrain" / config_hash(determining(cfg))
+    return results_dir(cfg) / "pretrain" / config_hash(determining(cfg), version=BACKBONE_VERSION)
 
 
 def backbone_path(cfg: DictConfig) -> Path:
