@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 
 import pytest
 import torch
@@ -148,13 +149,14 @@ def test_training_is_byte_identical_with_and_without_loader_workers(tmp_path):
         assert torch.equal(v, out[2][0][k]), k
 
 
-def test_step_floor_gives_a_small_unit_more_passes_and_a_large_one_none(tmp_path):
-    """train.min_steps: the one-task unit makes enough passes per epoch to reach the floor; the four-task unit, above
-    the floor already, trains exactly as without it (the same rule in every paradigm)."""
+def test_step_floor_is_per_task_alone_and_in_a_shared_unit(tmp_path):
+    """train.min_steps: a task makes enough passes per epoch to reach the floor with steps of its own, and gets the
+    same number whether it trains alone or in a four-task unit (the same rule in every paradigm); a floor below every
+    task's own steps changes nothing."""
     cfg = _cfg(tmp_path, "train.epochs=2", "train.min_steps=20", "train.eval_every=2")
     train, val, _ = tiny_data(cfg, TASKS)
     torch.manual_seed(0)
-    for sub in ("one", "four", "free"):
+    for sub in ("one", "four", "low", "free"):
         (tmp_path / sub).mkdir()
     one = fit(TinyModel(TASKS[:1]), {TASKS[0]: train[TASKS[0]]}, {TASKS[0]: val[TASKS[0]]}, cfg, tmp_path / "one",
               torch.device("cpu"), progress=False)
@@ -163,8 +165,14 @@ def test_step_floor_gives_a_small_unit_more_passes_and_a_large_one_none(tmp_path
     assert [int(r["epoch"]) for r in rows].count(0) == 12
     torch.manual_seed(0)
     four = fit(TinyModel(TASKS), train, val, cfg, tmp_path / "four", torch.device("cpu"), progress=False)
+    per_task = Counter(r["task"] for r in csv.DictReader(open(tmp_path / "four" / "train_log.csv")))
+    assert four.steps == 96 and per_task == {t: 24 for t in TASKS}  # each task as many steps as alone
+    torch.manual_seed(0)
+    low = fit(TinyModel(TASKS), train, val, _cfg(tmp_path, "train.epochs=2", "train.min_steps=6",
+                                                  "train.eval_every=2"), tmp_path / "low", torch.device("cpu"),
+              progress=False)
     torch.manual_seed(0)
     free = fit(TinyModel(TASKS), train, val, _cfg(tmp_path, "train.epochs=2", "train.eval_every=2"),
                tmp_path / "free", torch.device("cpu"), progress=False)
-    assert four.steps == free.steps == 24
-    assert (tmp_path / "four" / "train_log.csv").read_text() == (tmp_path / "free" / "train_log.csv").read_text()
+    assert low.steps == free.steps == 24
+    assert (tmp_path / "low" / "train_log.csv").read_text() == (tmp_path / "free" / "train_log.csv").read_text()
