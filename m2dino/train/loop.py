@@ -5,8 +5,8 @@ fixed exposure (``m2dino.data.sampling``: each training sample once, in single-t
 only in aggregation. The batches come from the DataLoader of ``m2dino.data.build.build_loader`` (``runtime.num_workers``
 processes; the same batches whatever their number), which under DDP hands each rank its share of every batch.
 After each evaluated epoch the model is scored on val and the best one (mean headroom score over its tasks, against
-the trivial predictor fitted on the training split) is kept. ``train.min_steps`` floors a unit's optimiser steps
-(``m2dino.data.build.build_loader``).
+the trivial predictor fitted on the training split) is kept. ``train.min_steps`` floors each task's own optimiser
+steps, the same in every paradigm (``m2dino.data.sampling.task_repeats``).
 ``last.pt`` is written at the end of every epoch, so a killed run resumes from there and ends exactly as an
 uninterrupted one would (on CPU).
 """
