@@ -94,8 +94,9 @@ def epoch_batches(sizes: Mapping[str, int], batch_size: int, mode: str = "propor
     if not tasks:
         return []
     if len({reps[t] for t in tasks}) == 1 and reps[tasks[0]] > 1:
-        # the same number of passes for every task: pass after pass, each interleaved as a single-pass epoch (a
-        # unit-wide floor; kept so that a one-task unit's plan is the one it always was)
+        # the same number of passes for every task (an int ``repeats``, or a per-task floor that happens to agree):
+        # pass after pass, each interleaved as a single-pass epoch, as an int ``repeats`` has always meant (a one-task
+        # unit gets the same plan either way)
         r = reps[tasks[0]]
         return [(t, b, epoch * r + j) for j in range(r)
                 for t, b, _ in epoch_batches(sizes, batch_size, mode, temperature, seed, epoch * r + j, shuffle)]
