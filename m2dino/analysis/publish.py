@@ -27,8 +27,6 @@ from m2dino.paths import MAIN, PARADIGMS, results_dir, run_path
 from m2dino.registry import all_tasks
 
 PARTS = ("paradigms", "study", "routing", "advice", "affinity")  # in writing order: affinity reads delta_s_task.csv
-NEW_TASK_TYPES = ("segmentation", "classification")  # hypothetical new tasks the advice covers, one per type
-NEW_TASK_N_TRAIN = 30.0  # their training-set size (images)
 ESTIMATOR = "lookahead"  # the affinity that predicts and groups (lookahead or cosine)
 
 
@@ -92,8 +90,8 @@ def routing_tables(root: Path, tidy: pd.DataFrame, seed: int | None = None) -> d
     return {"routing_usage": usage, "routing_similarity": routing_similarity(usage).reset_index(names="task")}
 
 
-def advice_table(tidy: pd.DataFrame, n_boot: int, new_task_types: Sequence[str] = NEW_TASK_TYPES,
-                 new_task_n_train: float = NEW_TASK_N_TRAIN) -> dict[str, pd.DataFrame]:
+def advice_table(tidy: pd.DataFrame, n_boot: int, new_task_types: Sequence[str],
+                 new_task_n_train: float) -> dict[str, pd.DataFrame]:
     """The advisor on the 27 tasks and one new task per type in ``new_task_types``."""
     queries = [Query(t.id, t.type, None, True) for t in all_tasks()] + \
               [Query(f"new_{typ}", typ, float(new_task_n_train), False) for typ in new_task_types]
@@ -137,7 +135,8 @@ def write_report(cfg: DictConfig, parts: Iterable[str] = PARTS, n_boot: int | No
 
     The keyword options change what a notebook asks of its part (None: what ``report`` uses, so both write the same
     file): ``routing_seed`` (default: the first seed of the main AU runs), ``new_task_types`` / ``new_task_n_train``
-    (the advice's hypothetical new tasks: :data:`NEW_TASK_TYPES`, :data:`NEW_TASK_N_TRAIN`), ``estimator``.
+    (the advice's hypothetical new tasks; None: ``advice_new_task_types`` / ``advice_new_task_n_train`` of the
+    profile in ``conf/analysis.yaml``), ``estimator``.
     ``n_boot``: bootstrap resamples (None: the profile's ``n_boot`` in ``conf/analysis.yaml``; 0: point estimates
     only, and no table that needs an interval). Returns the tables written as CSV, by name; the texts
     (``what_we_found.md``, ``affinity_findings.md``) are written beside them. Raises ``NoResultsError`` without runs
@@ -162,8 +161,9 @@ def write_report(cfg: DictConfig, parts: Iterable[str] = PARTS, n_boot: int | No
         elif part == "routing":
             tables = routing_tables(root, tidy, routing_seed)
         elif part == "advice":
-            tables = advice_table(tidy, n, NEW_TASK_TYPES if new_task_types is None else new_task_types,
-                                  NEW_TASK_N_TRAIN if new_task_n_train is None else new_task_n_train)
+            st = settings(cfg.profile.name)
+            tables = advice_table(tidy, n, list(st.advice_new_task_types if new_task_types is None else new_task_types),
+                                  float(st.advice_new_task_n_train if new_task_n_train is None else new_task_n_train))
         else:
             tables, found = affinity_tables(root, tidy, n, estimator)
             if found is not None:
