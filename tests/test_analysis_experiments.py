@@ -48,3 +48,56 @@ def test_data_scale_runs_keep_the_full_data_optimiser_steps():
                             for p in runs)
     cfg = load(["profile=demo", *plan[0], "seed=0"])
     assert cfg.train.epochs == demo.epochs * 4 and cfg.data.fraction == 0.25
+
+
+def test_side_runs_take_the_profiles_side_seeds():
+    from m2dino.analysis.experiments import side_runs
+
+    plan, seeds = side_runs("demo")
+    assert seeds == [0] and any("model=fmc_baseline" in p for p in plan)
+    assert "model.encoder=efficientnet-b0" in plan[1]
+    assert side_runs("paper")[1] is None  # the profile's seeds
+    assert list(settings("demo").affinity_group_seeds) == [0] and settings("paper").affinity_group_seeds is None
+
+
+def test_ensure_plans_puts_every_plan_in_one_pool_baseline_first(monkeypatch, tmp_path):
+    pytest.importorskip("m2dino.train", reason="the trainer defines the 'experiment' config key")
+    import m2dino.data.source as source
+    import m2dino.train.paradigms as paradigms
+    from m2dino.analysis.experiments import ensure_plans, main_plan, side_runs
+
+    calls = []
+    monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
+    monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
+    extra = [f"results_dir={tmp_path}"]
+    with pytest.raises(RuntimeError, match="left no metrics.csv"):  # nothing trained: the stub only records
+        ensure_plans("smoke", [(main_plan(), None), side_runs("smoke")], extra=extra)
+    assert len(calls) == 1  # one pool for both plans
+    pool = calls[0]
+    seeds = load(["profile=smoke"]).plan.seeds
+    assert len(pool) == 3 * len(seeds) + 2  # TS, CG, AU per profile seed; ablation and baseline on side_seeds
+    assert pool[0].model.name == "fmc_baseline"  # the slowest unit first
+    assert [c.paradigm.name for c in pool[1:]] == sorted((c.paradigm.name for c in pool[1:]),
+                                                         key=["all", "clinical", "single"].index)
+
+
+def test_groupings_are_compared_on_the_seeds_both_trained(monkeypatch):
+    import pandas as pd
+
+    import m2dino.analysis.change as change
+    from m2dino.analysis.affinity import compare_groupings
+
+    seen = []
+
+    def fake(tidy, ref, new, n_boot, seed):
+        seen.append(sorted(set(tidy["seed"])))
+        return pd.DataFrame({"task": ["a", "b"], "change": [1.0, -1.0]})
+
+    monkeypatch.setattr(change, "compare_per_seed", fake)
+    monkeypatch.setattr(change, "seed_average", lambda d: d.assign(ci_low=-2.0, ci_high=2.0))
+    rows = [{"experiment": e, "paradigm": p, "seed": s}
+            for e, p, seeds in (("main", "single", [0, 1, 2]), ("main", "clinical", [0, 1, 2]),
+                                ("affinity_groups/x", "clinical", [0])) for s in seeds]
+    _, summary = compare_groupings(pd.DataFrame(rows), {"clinical": "main", "affinity": "affinity_groups/x"},
+                                   n_boot=10)
+    assert seen == [[0], [0]] and list(summary["seeds"]) == ["0", "0"]

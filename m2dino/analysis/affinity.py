@@ -273,11 +273,15 @@ def compare_groupings(tidy: pd.DataFrame, experiments: Mapping[str, str], n_boot
 
     Returns (per-task changes, summary). Summary per grouping: Δm (mean change, %) and the number of tasks with
     negative transfer, each with a 95% interval from a bootstrap over tasks, and the paired difference of Δm from the
-    first grouping's. Tasks alone in their group (CG = TS) count as in any grouping.
+    first grouping's. Tasks alone in their group (CG = TS) count as in any grouping. Only the seeds that every
+    grouping's CG runs share enter (column ``seeds``), so the groupings are compared on the same seeds.
     """
     from m2dino.analysis.change import RunSet, compare_per_seed, seed_average
     from m2dino.analysis.transfer import classify
 
+    cg = tidy[tidy["paradigm"] == "clinical"]
+    seeds = set.intersection(*(set(cg.loc[cg["experiment"] == e, "seed"]) for e in experiments.values()))
+    tidy = tidy[tidy["seed"].isin(seeds)]  # the seeds every grouping trained (the affinity groups may run fewer)
     ref = RunSet("main", "single")
     per = {lab: classify(seed_average(compare_per_seed(tidy, ref, RunSet(exp, "clinical"), n_boot, seed)))
            .assign(grouping=lab) for lab, exp in experiments.items()}
@@ -294,7 +298,8 @@ def compare_groupings(tidy: pd.DataFrame, experiments: Mapping[str, str], n_boot
         neg_b = np.array([neg[k].sum() for k in picks])
         diff = ch - vals[first]["change"].to_numpy(float)
         diff_b = np.array([np.nanmean(diff[k]) for k in picks])
-        rows.append({"grouping": lab, "experiment": experiments[lab], "n_tasks": len(tasks),
+        rows.append({"grouping": lab, "experiment": experiments[lab], "seeds": " ".join(map(str, sorted(seeds))),
+                     "n_tasks": len(tasks),
                      "delta_m": float(np.nanmean(ch)), "delta_m_ci_low": np.nanpercentile(dm_b, 2.5),
                      "delta_m_ci_high": np.nanpercentile(dm_b, 97.5), "n_negative": int(neg.sum()),
                      "n_negative_ci_low": float(np.percentile(neg_b, 2.5)),
@@ -333,7 +338,7 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
                    f"[{a['delta_m_ci_low']:+.1f}, {a['delta_m_ci_high']:+.1f}] and {a['n_negative']} "
                    f"[{a['n_negative_ci_low']:.0f}, {a['n_negative_ci_high']:.0f}] with the {a['grouping']} groups "
                    f"(difference {b[diff]:+.1f} points [{b['diff_ci_low']:+.1f}, {b['diff_ci_high']:+.1f}]; "
-                   f"intervals: bootstrap over {int(b['n_tasks'])} tasks).")
+                   f"intervals: bootstrap over {int(b['n_tasks'])} tasks; seeds {b['seeds']} of both groupings).")
     return " ".join(out) + "\n"
 
 

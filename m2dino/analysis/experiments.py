@@ -9,6 +9,8 @@
   confound data scale with budget).
 - ``ablation_dense``: AU with the MoE switched off (``model.moe.enabled=false``).
 - ``fmc_baseline``: AU with the challenge's baseline architecture (``model=fmc_baseline``).
+
+The ablation and the baseline run on the seeds of ``side_seeds`` (``conf/analysis.yaml``; no verdict reads them).
 """
 from __future__ import annotations
 
@@ -82,6 +84,19 @@ def side_plan(tasks: Sequence[str] | None = None, baseline_encoder: str | None =
             ["experiment=fmc_baseline", "paradigm=all", "model=fmc_baseline", *encoder, *extra]]
 
 
+Plan = Sequence[Sequence[str]]
+
+
+def side_runs(profile: str) -> tuple[list[list[str]], list[int] | None]:
+    """The side plan as the profile's analysis settings ask (``side_tasks``, ``baseline_encoder``), with its seeds
+    (``side_seeds``; None: the profile's), for :func:`ensure_plans`."""
+    from m2dino.analysis.settings import settings
+
+    st = settings(profile)
+    seeds = None if st.side_seeds is None else [int(s) for s in st.side_seeds]
+    return side_plan(st.side_tasks, st.baseline_encoder), seeds
+
+
 def expected_run_dirs(cfg) -> list[Path]:
     """Run folders a config will produce: one per unit and profile seed."""
     from m2dino.grouping import paradigm_units
@@ -91,29 +106,41 @@ def expected_run_dirs(cfg) -> list[Path]:
             for unit in paradigm_units(cfg) for s in cfg.plan.seeds]
 
 
-def ensure_runs(profile: str, plan: Sequence[Sequence[str]], extra: Sequence[str] = (), progress: bool = False,
+def ensure_runs(profile: str, plan: Plan, extra: Sequence[str] = (), progress: bool = False,
                 seeds: Sequence[int] | None = None) -> list[Path]:
     """Train every entry of ``plan`` (override lists) whose run folders are not finished (``DONE``), for each seed of
-    the profile (or of ``seeds``); return all the plan's run folders. Finished runs are only read, never retrained.
+    the profile (or of ``seeds``); return all the plan's run folders. Finished runs are only read, never retrained."""
+    return ensure_plans(profile, [(plan, seeds)], extra, progress)
 
-    Every missing run of the whole plan goes to the unit pool at once, the all-task units first: the longest jobs
-    start first, so ``runtime.unit_workers`` processes stay busy until the end."""
+
+def _longest_first(cfg) -> tuple[int, int]:
+    """Pool order: the challenge baseline (the slowest unit per step), then all-task, clinical, single units."""
+    family = 0 if cfg.model.get("name") == "fmc_baseline" else 1
+    return family, {"all": 0, "clinical": 1, "single": 2}.get(cfg.paradigm.name, 3)
+
+
+def ensure_plans(profile: str, plans: Sequence[tuple[Plan, Sequence[int] | None]], extra: Sequence[str] = (),
+                 progress: bool = False) -> list[Path]:
+    """:func:`ensure_runs` for several plans, each with its seeds (None: the profile's), in one pool.
+
+    Every missing run of every plan goes to the unit pool at once, the longest units first, so ``runtime.unit_workers``
+    processes stay busy until the end (notebook 03 trains the main experiment and the side runs of notebook 08 so)."""
     from m2dino.data.source import ensure_data
     from m2dino.train.paradigms import run_configs
 
     todo, want = [], []
-    for overrides in plan:
-        cfg = load([f"profile={profile}", *overrides, *extra])
-        for seed in (cfg.plan.seeds if seeds is None else seeds):
-            cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
-            dirs = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
-            want.append((overrides, seed, dirs))
-            if not all((d / "DONE").exists() for d in dirs):
-                todo.append(cfg_s)
+    for plan, seeds in plans:
+        for overrides in plan:
+            cfg = load([f"profile={profile}", *overrides, *extra])
+            for seed in (cfg.plan.seeds if seeds is None else seeds):
+                cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
+                dirs = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
+                want.append((overrides, seed, dirs))
+                if not all((d / "DONE").exists() for d in dirs):
+                    todo.append(cfg_s)
     if todo:
         ensure_data(todo[0])  # generate the synthetic data once (idempotent; a no-op when it exists)
-        longest_first = {"all": 0, "clinical": 1, "single": 2}
-        run_configs(sorted(todo, key=lambda c: longest_first.get(c.paradigm.name, 3)), progress=progress)
+        run_configs(sorted(todo, key=_longest_first), progress=progress)
     out: list[Path] = []
     for overrides, seed, dirs in want:
         missing = [d for d in dirs if not (d / "metrics.csv").exists()]
