@@ -338,7 +338,8 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
                    f"[{a['delta_m_ci_low']:+.1f}, {a['delta_m_ci_high']:+.1f}] and {a['n_negative']} "
                    f"[{a['n_negative_ci_low']:.0f}, {a['n_negative_ci_high']:.0f}] with the {a['grouping']} groups "
                    f"(difference {b[diff]:+.1f} points [{b['diff_ci_low']:+.1f}, {b['diff_ci_high']:+.1f}]; "
-                   f"intervals: bootstrap over {int(b['n_tasks'])} tasks; seeds {b['seeds']} of both groupings).")
+                   f"intervals: bootstrap over {int(b['n_tasks'])} tasks; both groupings on "
+                   f"{'seeds' if ' ' in str(b['seeds']) else 'seed'} {str(b['seeds']).replace(' ', ', ')}).")
     return " ".join(out) + "\n"
 
 
