@@ -331,6 +331,7 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
     if comparison is not None and len(comparison) > 1:
         a, b = comparison.iloc[0], comparison.iloc[1]
         diff = [c for c in comparison.columns if c.startswith("delta_m_minus_")][0]
+        seeds = str(b["seeds"]).split()
         out.append(f"CG on the {b['grouping']} groups (found from data): Δm "
                    f"{b['delta_m']:+.1f}% [{b['delta_m_ci_low']:+.1f}, {b['delta_m_ci_high']:+.1f}] and "
                    f"{b['n_negative']} negative-transfer tasks [{b['n_negative_ci_low']:.0f}, "
@@ -339,7 +340,7 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
                    f"[{a['n_negative_ci_low']:.0f}, {a['n_negative_ci_high']:.0f}] with the {a['grouping']} groups "
                    f"(difference {b[diff]:+.1f} points [{b['diff_ci_low']:+.1f}, {b['diff_ci_high']:+.1f}]; "
                    f"intervals: bootstrap over {int(b['n_tasks'])} tasks; both groupings on "
-                   f"{'seeds' if ' ' in str(b['seeds']) else 'seed'} {str(b['seeds']).replace(' ', ', ')}).")
+                   f"{'seeds' if len(seeds) > 1 else 'seed'} {', '.join(seeds)}).")
     return " ".join(out) + "\n"
 
 

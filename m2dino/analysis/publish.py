@@ -146,7 +146,8 @@ def write_report(cfg: DictConfig, parts: Iterable[str] = PARTS, n_boot: int | No
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise ValueError(f"write_report: unknown parts {unknown}; known: {list(PARTS)}")
-    n_boot = int(settings(cfg.profile.name).n_boot if n_boot is None else n_boot)
+    st = settings(cfg.profile.name)
+    n_boot = int(st.n_boot if n_boot is None else n_boot)
     bootstrap, n = n_boot > 0, max(n_boot, 1)
     root, out_dir = results_dir(cfg), tables_dir(cfg)
     tidy = tidy_results(root)
@@ -161,7 +162,6 @@ def write_report(cfg: DictConfig, parts: Iterable[str] = PARTS, n_boot: int | No
         elif part == "routing":
             tables = routing_tables(root, tidy, routing_seed)
         elif part == "advice":
-            st = settings(cfg.profile.name)
             tables = advice_table(tidy, n, list(st.advice_new_task_types if new_task_types is None else new_task_types),
                                   float(st.advice_new_task_n_train if new_task_n_train is None else new_task_n_train))
         else:
