@@ -92,3 +92,25 @@ def test_build_model_loads_the_inhouse_backbone_through_model_weights(cfg):
     vit_sd = model.backbone.vit.state_dict()
     assert all(torch.equal(vit_sd[k], v) for k, v in sd.items())
     assert torch.equal(store.load_backbone(cfg).state_dict()["blocks.0.attn.qkv.weight"], sd["blocks.0.attn.qkv.weight"])
+
+
+_SAVE_IN_A_FRESH_PROCESS = """
+import sys, pandas as pd, torch
+from m2dino.config import load
+from m2dino.pretrain import store
+cfg = load(["profile=smoke", "results_dir=" + sys.argv[1]])
+torch.manual_seed(0)
+print(store.save(cfg, torch.nn.Linear(4, 3), pd.DataFrame({"step": [0], "loss": [1.0]})))
+"""
+
+
+def test_the_same_weights_give_the_same_file_bytes_in_every_process(tmp_path):
+    """safetensors writes its header's metadata in hash-map order, random per process: the file must not depend on
+    it (it did with three metadata keys)."""
+    import subprocess
+    import sys
+
+    files = [subprocess.run([sys.executable, "-c", _SAVE_IN_A_FRESH_PROCESS, str(tmp_path / str(i))], check=True,
+                            capture_output=True, text=True).stdout.strip() for i in range(3)]
+    data = [open(f, "rb").read() for f in files]
+    assert data[0] == data[1] == data[2]

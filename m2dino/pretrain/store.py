@@ -54,8 +54,10 @@ def save(cfg: DictConfig, backbone: nn.Module, log: pd.DataFrame) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
     try:
         sd = {k: v.detach().contiguous().clone() for k, v in backbone.state_dict().items()}
-        save_file(sd, str(tmp / BACKBONE), metadata={"format": "pt", "arch": str(cfg.model.arch),
-                                                     "objective": str(cfg.pretrain.objective)})
+        # one metadata key: safetensors writes the header's metadata in hash-map order, which differs between
+        # processes, so several keys gave byte-different files for the same weights (arch and objective are in
+        # config.yaml beside it)
+        save_file(sd, str(tmp / BACKBONE), metadata={"format": "pt"})
         log.to_csv(tmp / "loss.csv", index=False)
         (tmp / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(determining(cfg))))
         if final.exists():
