@@ -1,4 +1,5 @@
 """Choices about the backbone and the generator read val, never test: the probes, the budget rule, the calibration."""
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -50,11 +51,21 @@ def test_calibration_proxy_reads_train_and_val_only(tiny, monkeypatch):
         return real(root, split, task_id)
 
     monkeypatch.setattr(calibration, "_load", spy)
-    two = [t for t in all_tasks() if t.id in ("organ_cls", "fetal_head")]
-    monkeypatch.setattr(calibration, "all_tasks", lambda: two)
+    four = [t for t in all_tasks() if t.id in ("organ_cls", "fetal_head", "thyroid_nodule_det", "fetal_femur")]
+    monkeypatch.setattr(calibration, "all_tasks", lambda: four)
     scores = calibration.proxy_scores(data_root(tiny))
     assert calibration.SPLIT == "val" and set(opened) == {"train", "val"}
-    assert set(scores.task) <= {"organ_cls", "fetal_head"}
+    assert set(scores.task) <= {"organ_cls", "fetal_head", "thyroid_nodule_det", "fetal_femur"}
+    boxes_points = scores.set_index("task").loc[["thyroid_nodule_det", "fetal_femur"]]
+    assert list(boxes_points.metric) == ["iou", "mre"] and boxes_points[["value", "trivial"]].notna().all().all()
+
+
+def test_calibration_box_and_keypoint_scores_on_hand_made_cases():
+    box = np.array([[0.0, 0.0, 10.0, 10.0]])
+    assert calibration._score("detection", box, box) == 1.0
+    assert calibration._score("detection", box + [5, 0, 5, 0], box) == pytest.approx(50 / 150)
+    pts = np.array([[0.0, 0.0, 10.0, 10.0]])  # two keypoints (0, 0) and (10, 10)
+    assert calibration._score("regression", pts + [3, 4, 0, 0], pts) == pytest.approx(2.5)  # (5 + 0) / 2
 
 
 def _comparisons(rows):

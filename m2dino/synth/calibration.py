@@ -2,7 +2,10 @@
 
 - classification: logistic regression on the image downsampled to 16x16, macro one-vs-rest AUC on the val split;
 - segmentation: per-pixel logistic regression on the grey level smoothed at three scales plus the pixel position,
-  Dice of the non-background classes on the val split.
+  Dice of the non-background classes on the val split;
+- detection and regression: ridge regression (its penalty chosen by leave-one-out on train) from the smoothed image
+  downsampled to 16x16 to the box corners or keypoints; val IoU or MRE (pixels) beside the trivial predictor's (the
+  training-set mean box or keypoints), so a task at the floor shows as ``value`` no better than ``trivial``.
 
 Used to check the generator is neither trivially easy nor impossible; see the Calibration section of data/README.md.
 Fitted on train and scored on val (:data:`SPLIT`): calibrating the generator is a choice, and no choice reads the
@@ -10,6 +13,7 @@ test split. ``python -m m2dino.synth.calibration [root]``.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import roc_auc_score
 
 from m2dino.registry import all_tasks
@@ -29,6 +33,28 @@ def _load(root: Path, split: str, task_id: str) -> tuple[list[np.ndarray], pd.Da
     base = root / split / "csv_files"
     df = pd.read_csv(base / f"{task_id}.csv")
     return [np.asarray(Image.open(base / p), np.float32) / 255 for p in df.image_path], df
+
+
+def _targets(df: pd.DataFrame, kind: str) -> np.ndarray:
+    """[N, 4] box corners (detection) or [N, 2K] keypoints (regression) in pixels, from the layout's columns."""
+    if kind == "detection":
+        return df[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
+    cols = sorted((c for c in df.columns if c.startswith("point_") and c.endswith("_xy")),
+                  key=lambda c: int(c.split("_")[1]))
+    return np.array([np.concatenate([json.loads(v) for v in row]) for row in df[cols].to_numpy()], float)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    area = lambda x: np.clip(x[:, 2] - x[:, 0], 0, None) * np.clip(x[:, 3] - x[:, 1], 0, None)  # noqa: E731
+    return w * h / np.maximum(area(a) + area(b) - w * h, 1e-9)
+
+
+def _score(kind: str, pred: np.ndarray, y: np.ndarray) -> float:
+    if kind == "detection":
+        return float(_iou(pred, y).mean())
+    return float(np.linalg.norm((pred - y).reshape(len(y), -1, 2), axis=2).mean())  # MRE, pixels
 
 
 def _small(img: np.ndarray, side: int = 16) -> np.ndarray:
@@ -43,7 +69,7 @@ def _pixel_features(img: np.ndarray) -> np.ndarray:
 
 
 def proxy_scores(root: Path) -> pd.DataFrame:
-    """One row per classification and segmentation task: the linear proxy's val AUC or Dice."""
+    """One row per task: the linear proxy's val AUC, Dice, IoU or MRE (with ``trivial`` beside IoU and MRE)."""
     rows = []
     for t in all_tasks():
         if t.type == "classification":
@@ -74,6 +100,15 @@ def proxy_scores(root: Path) -> pd.DataFrame:
                     a, b = pred == c, m == c
                     dice.append(1.0 if a.sum() + b.sum() == 0 else 2 * (a & b).sum() / (a.sum() + b.sum()))
             rows.append({"task": t.id, "metric": "dice", "value": round(float(np.mean(dice)), 3)})
+        elif t.type in ("detection", "regression"):
+            xi, dtr = _load(root, "train", t.id)
+            xt, dte = _load(root, SPLIT, t.id)
+            ytr, yt = _targets(dtr, t.type), _targets(dte, t.type)
+            feats = lambda imgs: np.stack([_small(gaussian_filter(i, 1)) for i in imgs])  # noqa: E731
+            reg = RidgeCV(alphas=np.logspace(-2, 3, 16)).fit(feats(xi), ytr)
+            rows.append({"task": t.id, "metric": "iou" if t.type == "detection" else "mre",
+                         "value": round(_score(t.type, reg.predict(feats(xt)), yt), 3),
+                         "trivial": round(_score(t.type, np.tile(ytr.mean(0), (len(yt), 1)), yt), 3)})
     return pd.DataFrame(rows)
 
 
