@@ -24,7 +24,7 @@ from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line unde
 from m2dino.paths import data_root
 from m2dino.registry import CSV_TASK_NAME, Task, all_tasks, get_task
 
-GENERATOR_VERSION = 1  # bump when the generator's output changes for the same specification
+GENERATOR_VERSION = 2  # bump when the generator's output changes for the same specification (2: FUGC's canal)
 SPLITS = ("train", "val", "test")
 NUMBER_WORDS = {2: "Two", 3: "Three", 4: "Four", 5: "Five"}
 TYPE_FOLDER = {"segmentation": "Segmentation", "classification": "Classification", "detection": "Detection",

@@ -83,9 +83,11 @@ def fetal_head(rng: np.random.Generator, orientation: int | None = None, symphys
     return s
 
 
-def cervix(rng: np.random.Generator) -> Scene:
+def cervix(rng: np.random.Generator, canal: tuple[float, float] = (0.006, 0.01), canal_echo: float = 2.5) -> Scene:
     """The cervix (sagittal): anterior and posterior lips either side of the echogenic canal, which runs from the
-    internal os to the external os (landmarks "internal_os", "external_os")."""
+    internal os to the external os (landmarks "internal_os", "external_os"). ``canal``: range of the canal's
+    half-width (fraction of the image side); ``canal_echo``: its echogenicity (FUGC's view sets both, see
+    :mod:`m2dino.synth.tasks`)."""
     u = rng.uniform
     s = Scene(K, background=jitter(SOFT, rng, ECHO_JITTER_DB), acq=acquisition(rng))
     wall(s, rng, skin=0.02, fat=(0.02, 0.05), muscle=(0.0, 0.04))
@@ -100,7 +102,7 @@ def cervix(rng: np.random.Generator) -> Scene:
     s.add(cerv & HalfPlane(cx, cy, cerv.ang), lip_contrast, "cervix", "posterior")
     io, eo = cerv.point(np.pi, u(0.75, 0.9)), cerv.point(0.0, u(0.75, 0.9))
     mid = ((io[0] + eo[0]) / 2 + u(-0.01, 0.01), (io[1] + eo[1]) / 2 + u(-0.01, 0.01))
-    s.add(Polyline((io, mid, eo), u(0.006, 0.01)), jitter(Tissue(2.5, 0.6, 0.1), rng, ECHO_JITTER_DB),
+    s.add(Polyline((io, mid, eo), u(*canal)), jitter(Tissue(canal_echo, 0.6, 0.1), rng, ECHO_JITTER_DB),
           "cervix", "canal")
     s.points.update(internal_os=io, external_os=eo)
     return s
