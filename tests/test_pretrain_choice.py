@@ -64,8 +64,8 @@ def test_calibration_box_and_keypoint_scores_on_hand_made_cases():
     box = np.array([[0.0, 0.0, 10.0, 10.0]])
     assert calibration._score("detection", box, box) == 1.0
     assert calibration._score("detection", box + [5, 0, 5, 0], box) == pytest.approx(50 / 150)
-    pts = np.array([[0.0, 0.0, 10.0, 10.0]])  # two keypoints (0, 0) and (10, 10)
-    assert calibration._score("regression", pts + [3, 4, 0, 0], pts) == pytest.approx(2.5)  # (5 + 0) / 2
+    pts = np.array([[[0.0, 0.0], [10.0, 10.0]]])  # two keypoints (0, 0) and (10, 10)
+    assert calibration._score("regression", pts + [[3, 4], [0, 0]], pts) == pytest.approx(2.5)  # (5 + 0) / 2
 
 
 def _comparisons(rows):

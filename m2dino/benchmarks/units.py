@@ -42,8 +42,7 @@ def run(cfg: DictConfig) -> dict:
     cfg = load([f"profile={cfg.profile.name}", "paradigm=single", *([f"data.root={cfg.data.root}"]
                                                                      if cfg.data.get("root") else [])])
     ensure_data(cfg)
-    setting = (cfg.get("bench") or {}).get("units") or {}
-    epochs = int(setting.get("epochs") or cfg.train.epochs)
+    epochs = int(cfg.bench.units.epochs or cfg.train.epochs)
     res: dict = {"units": TASKS, "epochs": epochs, "load_before": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         for key, threads, workers in (("serial_1thread", 1, 1), ("serial_2threads", 2, 1),

@@ -24,6 +24,9 @@ from scipy.ndimage import gaussian_filter
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import roc_auc_score
 
+from m2dino.data import layout
+from m2dino.metrics.detection import iou_per_image
+from m2dino.metrics.regression import radial_error_per_image
 from m2dino.registry import all_tasks
 
 SPLIT = "val"  # the split the proxy is scored on: calibration is a choice, so never test (#11)
@@ -35,26 +38,19 @@ def _load(root: Path, split: str, task_id: str) -> tuple[list[np.ndarray], pd.Da
     return [np.asarray(Image.open(base / p), np.float32) / 255 for p in df.image_path], df
 
 
-def _targets(df: pd.DataFrame, kind: str) -> np.ndarray:
-    """[N, 4] box corners (detection) or [N, 2K] keypoints (regression) in pixels, from the layout's columns."""
-    if kind == "detection":
-        return df[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
-    cols = sorted((c for c in df.columns if c.startswith("point_") and c.endswith("_xy")),
-                  key=lambda c: int(c.split("_")[1]))
-    return np.array([np.concatenate([json.loads(v) for v in row]) for row in df[cols].to_numpy()], float)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    area = lambda x: np.clip(x[:, 2] - x[:, 0], 0, None) * np.clip(x[:, 3] - x[:, 1], 0, None)  # noqa: E731
-    return w * h / np.maximum(area(a) + area(b) - w * h, 1e-9)
+def _targets(df: pd.DataFrame, task) -> np.ndarray:
+    """[N, 4] box corners (detection) or [N, K, 2] keypoints (regression) in pixels, from the layout's columns."""
+    if task.type == "detection":
+        return df[list(layout.BOX_COLUMNS)].to_numpy(float)
+    cols = layout.point_columns(task.num_classes)
+    return np.array([[json.loads(v) for v in row] for row in df[cols].to_numpy()], float)
 
 
 def _score(kind: str, pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean IoU (detection) or mean radial error in pixels (regression), by the study's own metrics."""
     if kind == "detection":
-        return float(_iou(pred, y).mean())
-    return float(np.linalg.norm((pred - y).reshape(len(y), -1, 2), axis=2).mean())  # MRE, pixels
+        return float(iou_per_image(pred, y).mean())
+    return float(radial_error_per_image(pred, y).mean())
 
 
 def _small(img: np.ndarray, side: int = 16) -> np.ndarray:
@@ -103,12 +99,13 @@ def proxy_scores(root: Path) -> pd.DataFrame:
         elif t.type in ("detection", "regression"):
             xi, dtr = _load(root, "train", t.id)
             xt, dte = _load(root, SPLIT, t.id)
-            ytr, yt = _targets(dtr, t.type), _targets(dte, t.type)
+            ytr, yt = _targets(dtr, t), _targets(dte, t)
             feats = lambda imgs: np.stack([_small(gaussian_filter(i, 1)) for i in imgs])  # noqa: E731
-            reg = RidgeCV(alphas=np.logspace(-2, 3, 16)).fit(feats(xi), ytr)
+            reg = RidgeCV(alphas=np.logspace(-2, 3, 16)).fit(feats(xi), ytr.reshape(len(ytr), -1))
+            pred = reg.predict(feats(xt)).reshape(yt.shape)
             rows.append({"task": t.id, "metric": "iou" if t.type == "detection" else "mre",
-                         "value": round(_score(t.type, reg.predict(feats(xt)), yt), 3),
-                         "trivial": round(_score(t.type, np.tile(ytr.mean(0), (len(yt), 1)), yt), 3)})
+                         "value": round(_score(t.type, pred, yt), 3),
+                         "trivial": round(_score(t.type, np.repeat(ytr.mean(0)[None], len(yt), axis=0), yt), 3)})
     return pd.DataFrame(rows)
 
 
