@@ -33,6 +33,7 @@ reproduce: setup
 	  echo "   $$name took $$(( $$(date +%s) - t0 )) s"; \
 	done; echo "all notebooks ran in $$(( $$(date +%s) - start )) s; executed copies in $(OUTDIR)"
 	$(PY) -m m2dino htmlreport profile=$(PROFILE)
+	$(PY) -m m2dino costs profile=$(PROFILE)
 
 test: setup
 	@$(PY) -c "import sys, m2dino.lab as lab; sys.exit(lab.chromium() is None)" \

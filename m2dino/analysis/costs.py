@@ -1,0 +1,86 @@
+"""What a reproduction cost, read back from its own files: each training unit's time (``run.json``) and each
+executed notebook's time (papermill's metadata in ``results/<profile>/notebooks/``).
+
+Nothing here is estimated. A unit's ``train_seconds`` is the wall time of its training loop in its own process (one
+torch thread at the CPU profiles), validations included; ``total_seconds`` adds building the model and scoring the test
+split. Their sum over every unit, divided by the processes that trained side by side (``runtime.unit_workers``), is
+the least wall time the units could have taken had every process been busy to the end: a floor set by the work, not
+by the schedule, and the figure to beat before a time goal can be met (:func:`unit_floor`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from m2dino.paths import parse_run_path
+
+UNIT_COLUMNS = ["experiment", "paradigm", "runs", "seeds", "steps", "train_seconds", "total_seconds", "ms_per_step",
+                "share"]
+NOTEBOOK_COLUMNS = ["notebook", "seconds", "start_time", "end_time"]
+
+
+def run_costs(profile_root: Path) -> pd.DataFrame:
+    """One row per finished run folder below ``profile_root`` (``results/<profile>``): experiment, paradigm, unit,
+    seed, steps, train_seconds, total_seconds. Folders that are not run folders (pretraining, tables) are skipped.
+
+    Raises:
+        ValueError: a ``run.json`` that is not JSON or lacks a timing field, naming the file.
+    """
+    rows = []
+    for meta_path in sorted(Path(profile_root).rglob("run.json")):
+        try:
+            where = parse_run_path(meta_path.parent, profile_root)
+        except ValueError:
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+            rows.append({**where, "steps": int(meta["steps"]), "train_seconds": float(meta["train_seconds"]),
+                         "total_seconds": float(meta["total_seconds"])})
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{meta_path}: not a run's timing record (steps, train_seconds, total_seconds): "
+                             f"{e!r}") from e
+    return pd.DataFrame(rows, columns=["experiment", "paradigm", "unit", "seed", "steps", "train_seconds",
+                                       "total_seconds"])
+
+
+def cost_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment and paradigm: runs, seeds, optimiser steps, unit seconds (training; with test scoring),
+    ms per step and the share of all unit seconds; the most expensive first."""
+    if runs.empty:
+        return pd.DataFrame(columns=UNIT_COLUMNS)
+    out = runs.groupby(["experiment", "paradigm"], as_index=False).agg(
+        runs=("unit", "size"), seeds=("seed", "nunique"), steps=("steps", "sum"),
+        train_seconds=("train_seconds", "sum"), total_seconds=("total_seconds", "sum"))
+    out["ms_per_step"] = 1000 * out["train_seconds"] / out["steps"].clip(lower=1)
+    out["share"] = out["total_seconds"] / out["total_seconds"].sum()
+    return out.sort_values("total_seconds", ascending=False, ignore_index=True)[UNIT_COLUMNS]
+
+
+def unit_floor(runs: pd.DataFrame, workers: int) -> float:
+    """The least wall time, in seconds, in which ``workers`` processes could have trained and scored every unit:
+    the sum of the units' ``total_seconds`` over the workers (each unit measured as it ran, beside the others)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    return float(runs["total_seconds"].sum()) / workers if len(runs) else 0.0
+
+
+def notebook_times(notebook_dir: Path) -> pd.DataFrame:
+    """Each executed notebook in ``notebook_dir`` with papermill's duration of it (kernel start not included) and
+    when it started and ended. A notebook papermill did not finish has no duration and is left out.
+
+    Raises:
+        ValueError: a notebook that is not JSON, naming the file.
+    """
+    rows = []
+    for nb in sorted(Path(notebook_dir).glob("*.ipynb")):
+        try:
+            pm = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{nb}: not a notebook (JSON): {e}") from e
+        if pm.get("duration") is None:
+            continue
+        rows.append({"notebook": nb.name, "seconds": float(pm["duration"]), "start_time": pm.get("start_time"),
+                     "end_time": pm.get("end_time")})
+    return pd.DataFrame(rows, columns=NOTEBOOK_COLUMNS)
