@@ -23,7 +23,11 @@ a padded batched matmul over experts (capacity = the largest expert's load, so n
 than the grouped matmul (15% at the paper shape, 60-80% at the demo shape); a hand-written autograd function for dispatch, experts
 and combine, or per-expert ``addmm`` with the bias fused, gained at most 1-2% (noise); ``torch.compile`` cannot trace
 ``grouped_mm`` in fp32 on CPU, and compiling the routing alone made it slower (its runtime wrappers cost more than the
-fused kernels save at the demo's 168 tokens); computing every expert for every token costs E/k = 4x the FLOPs.
+fused kernels save at the demo's 168 tokens); computing every expert for every token (one batched matmul per layer
+and a dense [tokens, E] gate matrix, no sort or scatter) costs E/k = 4x the FLOPs and made the demo's training step
+1.5-2.1x slower, not faster, on one thread (seg/cls/keypoint tasks, 2026-12-07). Compiling the whole model with the
+grouped matmul left eager gained 10% on a segmentation step and lost 4-7% on classification and keypoint steps, after
+4-55 s of compilation per graph.
 """
 from __future__ import annotations
 
