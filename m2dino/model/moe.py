@@ -27,7 +27,8 @@ fused kernels save at the demo's 168 tokens); computing every expert for every t
 and a dense [tokens, E] gate matrix, no sort or scatter) costs E/k = 4x the FLOPs and made the demo's training step
 1.5-2.1x slower, not faster, on one thread (seg/cls/keypoint tasks, 2026-12-07). Compiling the whole model with the
 grouped matmul left eager gained 10% on a segmentation step and lost 4-7% on classification and keypoint steps, after
-4-55 s of compilation per graph.
+4-55 s of compilation per graph. (These two were one-off scripts, one task of each type at batch 16, not part of
+``python -m m2dino bench``; its ``moe`` benchmark measures only the grouped matmul against dense.)
 """
 from __future__ import annotations
 
