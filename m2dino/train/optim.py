@@ -32,10 +32,12 @@ def layer_id(name: str, depth: int) -> int:
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr_mult: float = 1.0,
-                 layer_decay: float = 1.0) -> list[dict]:
+                 layer_decay: float = 1.0, stacked: bool = False) -> list[dict]:
     """AdamW groups: heads at ``lr * head_lr_mult``; backbone at ``lr * layer_decay**(depth + 1 - layer)``.
 
     Biases, norms and tokens (1-D parameters) get no weight decay. ``depth`` is the number of ``blocks.<i>`` found.
+    ``stacked``: the parameters carry a leading model dimension (``StackedModel.net``); the groups are those of one
+    model, in the same order.
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     ids = [int(m.group(1)) for n, _ in named if (m := _BLOCK.search(n))]
@@ -46,7 +48,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr_mult:
             scale, kind = head_lr_mult, "head"
         else:
             scale, kind = layer_decay ** (depth + 1 - layer_id(n, depth)), "backbone"
-        wd = weight_decay if decays(n, p) else 0.0
+        wd = weight_decay if decays(n, p[0] if stacked else p) else 0.0
         key = (kind, scale, wd)
         if key not in groups:
             groups[key] = {"params": [], "lr": lr * scale, "weight_decay": wd, "name": f"{kind}_x{scale:.3g}_wd{wd:g}"}
@@ -54,9 +56,11 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr_mult:
     return list(groups.values())
 
 
-def build_optimizer(model: nn.Module, train_cfg, extra: list[nn.Parameter] | None = None) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, train_cfg, extra: list[nn.Parameter] | None = None,
+                    stacked: bool = False) -> torch.optim.AdamW:
     """AdamW over :func:`param_groups`; ``extra`` (e.g. uncertainty-weighting log-variances) at the base lr, no decay."""
-    groups = param_groups(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.head_lr_mult, train_cfg.layer_decay)
+    groups = param_groups(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.head_lr_mult, train_cfg.layer_decay,
+                          stacked)
     if extra:
         groups.append({"params": list(extra), "lr": train_cfg.lr, "weight_decay": 0.0, "name": "loss_weights"})
     return adamw(groups, train_cfg.lr)
