@@ -74,6 +74,25 @@ def test_batch_sampler_yields_the_epoch_plan():
         TaskBatchSampler(SIZES, 4, "random")
 
 
+@pytest.mark.parametrize("repeats", [1, 3, {"a": 1, "b": 4, "c": 1}])
+def test_a_fixed_order_seed_shares_the_task_order_and_nothing_else(repeats):
+    """train.order_seed: seeds of one unit interleave their tasks alike (so they can train stacked), while each task's
+    image order and every image's augmentation seed still follow the run's seed; null keeps today's plans."""
+    def sampler(seed, order_seed=None):
+        s = TaskBatchSampler(SIZES, 4, "proportional", seed=seed, repeats=repeats, order_seed=order_seed)
+        s.set_epoch(1)
+        return list(s)
+
+    a, b = sampler(0, order_seed=7), sampler(1, order_seed=7)
+    assert [x[0].task for x in a] == [x[0].task for x in b]
+    assert [[k.index for k in x] for x in a] != [[k.index for k in x] for x in b]
+    assert {k.aug_seed for x in a for k in x}.isdisjoint({k.aug_seed for x in b for k in x})
+    assert by_task((x[0].task, [k.index for k in x]) for x in a) == by_task(
+        (x[0].task, [k.index for k in x]) for x in sampler(0))  # each task's batches: the seed's own
+    assert [x[0].task for x in sampler(0)] != [x[0].task for x in sampler(1)]  # without it, seeds differ in order
+    assert sampler(0, order_seed=None) == sampler(0)
+
+
 def test_augmentation_seeds_differ_by_image_epoch_and_seed_only():
     seeds = {item_seed(s, e, t, i) for s in (0, 1) for e in (0, 1) for t in SIZES for i in range(SIZES[t])}
     assert len(seeds) == 2 * 2 * sum(SIZES.values())

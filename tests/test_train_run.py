@@ -92,5 +92,6 @@ def test_run_hash_ignores_keys_that_cannot_change_results():
 
     assert h() == h("plan.seeds=[0,1,2]") == h("plan.probe.n_boot=50") == h("runtime.num_workers=3")
     assert h() == h("+plan.anything_new=1") == h("+runtime.anything_new=1")  # whole sections, by construction
+    assert h() != h("train.order_seed=3")  # a fixed task order is another run; null is the run of before the key
     assert h() != h("train.lr=0.1")
     assert h() != h("pretrain.steps=7")

@@ -103,8 +103,10 @@ def build_loader(cfg: DictConfig, datasets: Mapping[str, Dataset], train: bool, 
     # the step floor (train.min_steps), per task: a task with too few steps of its own makes several passes per epoch,
     # the same number in every paradigm
     repeats = task_repeats(sizes, bs, int(cfg.train.epochs), int(cfg.train.min_steps)) if train else 1
+    order_seed = cfg.train.order_seed
     sampler = TaskBatchSampler(sizes, bs, mode=str(cfg.train.sampler), temperature=float(cfg.train.temperature),
-                               seed=seed, shuffle=train, rank=rank, world=world, repeats=repeats)
+                               seed=seed, shuffle=train, rank=rank, world=world, repeats=repeats,
+                               order_seed=None if order_seed is None else int(order_seed))
     workers = int(cfg.runtime.num_workers)
     device = str(cfg.profile.device)
     pin = torch.cuda.is_available() and device != "cpu"

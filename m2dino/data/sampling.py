@@ -4,8 +4,10 @@ Exposure: in every epoch, a task of n training images contributes exactly ceil(n
 each of its images once, whichever other tasks train alongside. Its batches' contents depend only on
 (seed, epoch, task id), so TS, CG and AU models see each task's images equally often and in the same groupings.
 
-Order (``train.sampler``) only decides how the tasks' batches interleave. At each step a task is drawn among those
-with batches left, with probability
+Order (``train.sampler``) only decides how the tasks' batches interleave. It is drawn from ``train.order_seed`` (null:
+the run's seed), so seeds of one unit may share their task order while their images' order and augmentation still
+follow their own seed (then they can train stacked). At each step a task is drawn among those with batches left, with
+probability
 - ``proportional``: proportional to its remaining batches (a uniformly shuffled sequence of all the epoch's batches);
 - ``uniform``: equal for every task with batches left (small tasks finish early in the epoch);
 - ``temperature``: proportional to n_task^(1/T) (T=1 favours large tasks, large T approaches uniform).
@@ -71,10 +73,11 @@ def _repeats(sizes: Mapping[str, int], repeats: Repeats) -> dict[str, int]:
 
 def epoch_batches(sizes: Mapping[str, int], batch_size: int, mode: str = "proportional", temperature: float = 2.0,
                   seed: int = 0, epoch: int = 0, shuffle: bool = True,
-                  repeats: Repeats = 1) -> list[tuple[str, list[int], int]]:
+                  repeats: Repeats = 1, order_seed: int | None = None) -> list[tuple[str, list[int], int]]:
     """The epoch's batches in order, as (task id, indices into that task's dataset, pass): task t makes
     ``repeats[t]`` passes over its images (the step floor, :func:`task_repeats`), pass j drawn as that task's batches
     of single-pass epoch ``epoch * repeats[t] + j`` (the pass number, which also seeds the images' augmentation).
+    ``order_seed`` seeds only how the tasks interleave (None: ``seed``).
 
     With ``shuffle=False`` (evaluation) the tasks come one after the other in the given order, images in order.
     """
@@ -99,8 +102,9 @@ def epoch_batches(sizes: Mapping[str, int], batch_size: int, mode: str = "propor
         # unit gets the same plan either way)
         r = reps[tasks[0]]
         return [(t, b, epoch * r + j) for j in range(r)
-                for t, b, _ in epoch_batches(sizes, batch_size, mode, temperature, seed, epoch * r + j, shuffle)]
-    rng = np.random.default_rng([seed, epoch, 0x0DE5])
+                for t, b, _ in epoch_batches(sizes, batch_size, mode, temperature, seed, epoch * r + j, shuffle,
+                                             order_seed=order_seed)]
+    rng = np.random.default_rng([seed if order_seed is None else order_seed, epoch, 0x0DE5])
     left = {t: len(per_task[t]) for t in tasks}
     static = {t: (1.0 if mode == "uniform" else sizes[t] ** (1.0 / temperature)) for t in tasks}
     plan = []
@@ -115,9 +119,11 @@ def epoch_batches(sizes: Mapping[str, int], batch_size: int, mode: str = "propor
 
 
 def epoch_plan(sizes: Mapping[str, int], batch_size: int, mode: str = "proportional", temperature: float = 2.0,
-               seed: int = 0, epoch: int = 0, shuffle: bool = True, repeats: Repeats = 1) -> list[tuple[str, list[int]]]:
+               seed: int = 0, epoch: int = 0, shuffle: bool = True, repeats: Repeats = 1,
+               order_seed: int | None = None) -> list[tuple[str, list[int]]]:
     """:func:`epoch_batches` without the pass numbers: (task id, indices) per batch."""
-    return [(t, b) for t, b, _ in epoch_batches(sizes, batch_size, mode, temperature, seed, epoch, shuffle, repeats)]
+    return [(t, b) for t, b, _ in epoch_batches(sizes, batch_size, mode, temperature, seed, epoch, shuffle, repeats,
+                                                order_seed)]
 
 
 def item_seed(seed: int, epoch: int, task_id: str, index: int) -> int:
@@ -157,19 +163,21 @@ class TaskBatchSampler(Sampler[list[PlanKey]]):
     Call :meth:`set_epoch` before each epoch. ``rank``/``world`` (DDP) keep this rank's share of every global batch;
     every rank yields the same number of batches, in the same task order. With ``shuffle=False`` (evaluation) the
     keys carry no augmentation seed. ``repeats``: passes per epoch, one number for every task or one per task.
+    ``order_seed``: seed of the task interleaving (None: ``seed``).
     """
 
     def __init__(self, sizes: Mapping[str, int], batch_size: int, mode: str = "proportional",
                  temperature: float = 2.0, seed: int = 0, shuffle: bool = True, rank: int = 0,
-                 world: int = 1, repeats: Repeats = 1) -> None:
+                 world: int = 1, repeats: Repeats = 1, order_seed: int | None = None) -> None:
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.sizes = dict(sizes)
         self.batch_size, self.mode, self.temperature = batch_size, mode, temperature
         self.seed, self.shuffle, self.epoch = seed, shuffle, 0
         self.repeats = _repeats(self.sizes, repeats)
-        self.rank, self.world = rank, world
-        epoch_batches(self.sizes, batch_size, mode, temperature, seed, 0, shuffle, self.repeats)  # fail early
+        self.rank, self.world, self.order_seed = rank, world, order_seed
+        # fail early
+        epoch_batches(self.sizes, batch_size, mode, temperature, seed, 0, shuffle, self.repeats, order_seed)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -177,11 +185,11 @@ class TaskBatchSampler(Sampler[list[PlanKey]]):
     def plan(self) -> list[tuple[str, list[int]]]:
         """The whole (all ranks') plan of the current epoch."""
         return epoch_plan(self.sizes, self.batch_size, self.mode, self.temperature, self.seed, self.epoch,
-                          self.shuffle, self.repeats)
+                          self.shuffle, self.repeats, self.order_seed)
 
     def __iter__(self) -> Iterator[list[PlanKey]]:
         for t, idx, e in epoch_batches(self.sizes, self.batch_size, self.mode, self.temperature, self.seed,
-                                       self.epoch, self.shuffle, self.repeats):
+                                       self.epoch, self.shuffle, self.repeats, self.order_seed):
             mine, share = shard(idx, self.rank, self.world)
             yield [PlanKey(t, i, item_seed(self.seed, e, t, i) if self.shuffle else None, share) for i in mine]
 

@@ -55,14 +55,17 @@ def run_hash(rc: DictConfig) -> str:
     """The hash that decides whether a finished run can be reused: everything that can change its results.
 
     Left out: output locations, the sections of :data:`NOT_A_RUN` whole (``runtime``: processes, loader workers,
-    validation reporting, building the backbone on first use; ``bench``; ``plan``: the seed list and the backbone's
-    probes), and ``train.affinity`` when this run does not measure it; so changing them never retrains a finished run.
+    stacking seeds, validation reporting, building the backbone on first use; ``bench``; ``plan``: the seed list and
+    the backbone's probes), ``train.affinity`` when this run does not measure it, and ``train.order_seed`` when null
+    (the task order follows the seed, as before the key existed); so changing them never retrains a finished run.
     """
     c = OmegaConf.to_container(rc, resolve=True)
     for k in NOT_A_RUN + OUTPUT_KEYS:
         c.pop(k, None)
     if not affinity_active(rc):  # affinity off (or not measured in this paradigm) cannot change the run
         c.get("train", {}).pop("affinity", None)
+    if c.get("train", {}).get("order_seed", 0) is None:
+        c["train"].pop("order_seed")
     return config_hash(c)
 
 
