@@ -82,7 +82,5 @@ def test_only_one_architecture_and_deterministic_forwards_stack():
         StackedModel([a, b])
     with pytest.raises(NotImplementedError, match="timm Eva"):
         StackedModel([build_model(load(["profile=smoke", "model=fmc_baseline", "model.weights=null"]), TASKS)])
-    noisy = _models(1, ("+model.overrides.attn_drop_rate=0.1",))
-    images, _ = _batch(1)
-    with pytest.raises(NotImplementedError, match="dropout"):
-        StackedModel(noisy).train()(images, "organ_cls")
+    with pytest.raises(NotImplementedError, match="draw random numbers"):
+        StackedModel(_models(1, ("+model.overrides.attn_drop_rate=0.1",)))

@@ -26,6 +26,7 @@ would draw differently than alone.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -179,6 +180,10 @@ def _check_supported(model: MultiTaskModel) -> None:
     for i, blk in enumerate(vit.blocks):
         if type(blk).__name__ != "EvaBlock":
             raise NotImplementedError(f"stacked training: block {i} is a {type(blk).__name__}, not an EvaBlock")
+    for name, mod in model.named_modules():
+        if (isinstance(mod, nn.Dropout) and mod.p > 0) or (type(mod).__name__ == "DropPath"
+                                                            and getattr(mod, "drop_prob", 0) > 0):
+            raise NotImplementedError(f"stacked training: {name} would draw random numbers differently than alone")
 
 
 class StackedModel(nn.Module):
@@ -225,8 +230,11 @@ class StackedModel(nn.Module):
 
     # ---- one member's tensors, with the keys it has alone ----
     def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
-        """Model k's state dict, as the model trained alone has it (copies)."""
-        return {name: v[k].clone() for name, v in self.net.state_dict().items()}
+        """Model k's state dict, as the model alone has it (copies; with the module versions in ``_metadata``)."""
+        sd = self.net.state_dict()
+        out = OrderedDict((name, v[k].clone()) for name, v in sd.items())
+        out._metadata = sd._metadata  # type: ignore[attr-defined]
+        return out
 
     def load_member_state_dict(self, k: int, state: Mapping[str, torch.Tensor]) -> None:
         """Overwrite model k's tensors with ``state`` (a state dict of the model alone)."""

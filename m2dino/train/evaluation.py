@@ -20,30 +20,73 @@ from m2dino.data.truth import original_target
 from m2dino.registry import Task, get_task
 
 
+# predictions and targets in original pixels, image paths, original sizes
+Predictions = tuple[list, list, list[str], list[tuple[int, int]]]
+
+
 @torch.no_grad()
 def predict(model: nn.Module, dataset: Dataset, task_id: str, device: torch.device, batch_size: int = 32,
-            amp: bool = False, with_targets: bool = True) -> tuple[list, list, list[str], list[tuple[int, int]]]:
+            amp: bool = False, with_targets: bool = True) -> Predictions:
     """Predictions and targets in original pixels, image paths and original sizes, for every item of a dataset.
 
     ``with_targets=False`` reads no truth (a hidden test split): the targets list stays empty.
     """
-    task_type = get_task(task_id).type
     was_training = model.training
     model.eval()
-    preds, targets, paths, sizes = [], [], [], []
-    for start in range(0, len(dataset), batch_size):  # plain slicing: unlike a DataLoader, draws no random numbers
-        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+    acc: Predictions = ([], [], [], [])
+    for items in _chunks(dataset, batch_size):
         images = torch.stack([it["image"] for it in items]).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             out = model(images, task_id)["out"]
-        for j, it in enumerate(items):
-            preds.append(to_original(task_type, out[j], it["meta"]["orig_size"]))
-            if with_targets:
-                targets.append(original_target(dataset, it, task_id))
-            paths.append(it["meta"]["image_path"])
-            sizes.append(tuple(int(v) for v in it["meta"]["orig_size"]))
+        _collect(acc, out, items, dataset, task_id, with_targets)
     model.train(was_training)
-    return preds, targets, paths, sizes
+    return acc
+
+
+def _chunks(dataset: Dataset, batch_size: int):
+    """The dataset's items in order, ``batch_size`` at a time (plain slicing: unlike a DataLoader, draws no random
+    numbers)."""
+    for start in range(0, len(dataset), batch_size):
+        yield [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+
+
+def _collect(acc: Predictions, out: torch.Tensor, items: list[dict], dataset: Dataset, task_id: str,
+             with_targets: bool = True) -> None:
+    """Append one batch's predictions (mapped to original pixels), targets, paths and sizes to ``acc``."""
+    task_type = get_task(task_id).type
+    preds, targets, paths, sizes = acc
+    for j, it in enumerate(items):
+        preds.append(to_original(task_type, out[j], it["meta"]["orig_size"]))
+        if with_targets:
+            targets.append(original_target(dataset, it, task_id))
+        paths.append(it["meta"]["image_path"])
+        sizes.append(tuple(int(v) for v in it["meta"]["orig_size"]))
+
+
+@torch.no_grad()
+def predict_stacked(model: nn.Module, datasets: Sequence[Dataset], task_id: str, device: torch.device,
+                    batch_size: int = 32, keep: Sequence[int] | None = None) -> list[Predictions]:
+    """:func:`predict` for the K models of a ``StackedModel`` at once, model k on ``datasets[k]`` (equal lengths;
+    a dataset given to several models is read once). Model k's predictions are those it makes alone. ``keep``: the
+    models whose predictions are collected (default all; the others' lists stay empty)."""
+    keep = set(range(len(datasets)) if keep is None else keep)
+    if len({len(d) for d in datasets}) != 1:
+        raise ValueError(f"stacked prediction of {task_id}: the models' datasets differ in length "
+                         f"{[len(d) for d in datasets]}")
+    was_training = model.training
+    model.eval()
+    accs: list[Predictions] = [([], [], [], []) for _ in datasets]
+    distinct = {id(d): d for d in datasets}
+    for chunks in zip(*(_chunks(d, batch_size) for d in distinct.values())):
+        by_id = dict(zip(distinct, chunks))
+        items = [by_id[id(d)] for d in datasets]
+        images = torch.stack([torch.stack([it["image"] for it in its]) for its in items]).to(device)
+        out = model(images, task_id)["out"]
+        for k, (its, d) in enumerate(zip(items, datasets)):
+            if k in keep:
+                _collect(accs[k], out[k], its, d, task_id)
+    model.train(was_training)
+    return accs
 
 
 def score(task_id: str, preds: list, targets: list, paths: list[str],
@@ -54,10 +97,29 @@ def score(task_id: str, preds: list, targets: list, paths: list[str],
     return score_task(task_id, preds, targets, image_paths=paths, orig_sizes=sizes)
 
 
+def eval_batch_size(train_cfg) -> int:
+    """Images per forward when scoring val and test (no gradients: larger than a training batch)."""
+    return max(int(train_cfg.batch_size), 32)
+
+
 def evaluate(model: nn.Module, datasets: Mapping[str, Dataset], device: torch.device, batch_size: int = 32,
              amp: bool = False) -> dict[str, tuple[dict[str, float], pd.DataFrame]]:
     """Task id -> (summary metrics, per-image table) on the given split."""
     return {t: score(t, *predict(model, ds, t, device, batch_size, amp)) for t, ds in datasets.items()}
+
+
+def evaluate_stacked(model: nn.Module, datasets: Sequence[Mapping[str, Dataset]], device: torch.device,
+                     batch_size: int = 32, keep: Sequence[int] | None = None,
+                     ) -> list[dict[str, tuple[dict[str, float], pd.DataFrame]]]:
+    """:func:`evaluate` of each model of a ``StackedModel`` on its own split (``datasets[k]``: task id -> dataset);
+    ``keep``: the models scored (default all; the others' dicts stay empty)."""
+    keep = list(range(len(datasets)) if keep is None else keep)
+    out: list[dict] = [{} for _ in datasets]
+    for t in datasets[0]:
+        accs = predict_stacked(model, [d[t] for d in datasets], t, device, batch_size, keep)
+        for k in keep:
+            out[k][t] = score(t, *accs[k])
+    return out
 
 
 def selection_score(results: Mapping[str, tuple[dict[str, float], pd.DataFrame]],

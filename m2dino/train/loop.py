@@ -30,7 +30,7 @@ from m2dino.metrics.classification import UndefinedAUCWarning
 from m2dino.train import affinity, checkpoint
 from m2dino.data.build import build_loader
 from m2dino.train.ddp import rank_and_world
-from m2dino.train.evaluation import evaluate, selection_score, trivial_scores
+from m2dino.train.evaluation import eval_batch_size, evaluate, selection_score, trivial_scores
 from m2dino.train.optim import build_optimizer, build_scheduler
 from m2dino.train.weighting import LossWeighting
 
@@ -72,6 +72,25 @@ def _write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
+
+
+def val_rows(epoch: int, step: int, results: Mapping[str, tuple[dict, object]], score: float) -> list[dict]:
+    """The ``val_log.csv`` rows of one validation: every task's summary metrics, with the selection score."""
+    return [{"epoch": epoch, "step": step, "task": t, "metric": k, "value": f"{v:.6g}", "score": f"{score:.6g}"}
+            for t, (summary, _) in results.items() for k, v in summary.items()]
+
+
+def save_best(run_dir: Path, model_state: Mapping[str, torch.Tensor], epoch: int, score: float) -> None:
+    """``best.pt``: the model of the best validation so far."""
+    checkpoint.save(Path(run_dir) / "best.pt", {"model": model_state, "epoch": epoch, "score": score})
+
+
+def save_epoch(run_dir: Path, state: dict, log: list[dict], val_log: list[dict]) -> None:
+    """End of an epoch: ``last.pt`` (everything a resume needs), ``train_log.csv`` and ``val_log.csv``."""
+    run_dir = Path(run_dir)
+    checkpoint.save(run_dir / "last.pt", state)
+    _write_rows(run_dir / "train_log.csv", LOG_FIELDS, log)
+    _write_rows(run_dir / "val_log.csv", VAL_FIELDS, val_log)
 
 
 def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[str, Dataset], cfg,
@@ -164,22 +183,18 @@ def fit(model: nn.Module, train_sets: Mapping[str, Dataset], val_sets: Mapping[s
         if done % tcfg.eval_every == 0 or done == tcfg.epochs:
             with warnings.catch_warnings():  # small val sets often lack a class; the test metrics still warn
                 warnings.simplefilter("ignore", UndefinedAUCWarning)
-                results = evaluate(core, val_sets, device, batch_size=max(tcfg.batch_size, 32), amp=amp)
+                results = evaluate(core, val_sets, device, batch_size=eval_batch_size(tcfg), amp=amp)
             score = selection_score(results, trivial_val)
-            for t, (summary, _) in results.items():
-                val_log += [{"epoch": epoch, "step": step, "task": t, "metric": k, "value": f"{v:.6g}",
-                             "score": f"{score:.6g}"} for k, v in summary.items()]
+            val_log += val_rows(epoch, step, results, score)
             if score > best_score or best_epoch < 0:  # a NaN score still leaves a best.pt behind
                 best_score, best_epoch = score, epoch
                 if rank == 0:
-                    checkpoint.save(run_dir / "best.pt", {"model": core.state_dict(), "epoch": epoch, "score": score})
+                    save_best(run_dir, core.state_dict(), epoch, score)
         if rank == 0:
-            checkpoint.save(last, {"model": core.state_dict(), "weighting": weighting.state_dict(),
-                                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                   "rng": checkpoint.rng_state(), "epoch": done, "step": step,
-                                   "best_score": best_score, "best_epoch": best_epoch})
-            _write_rows(run_dir / "train_log.csv", LOG_FIELDS, log)
-            _write_rows(run_dir / "val_log.csv", VAL_FIELDS, val_log)
+            save_epoch(run_dir, {"model": core.state_dict(), "weighting": weighting.state_dict(),
+                                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                 "rng": checkpoint.rng_state(), "epoch": done, "step": step,
+                                 "best_score": best_score, "best_epoch": best_epoch}, log, val_log)
         if world > 1:
             dist.barrier()
         if stop_after_epoch is not None and done >= stop_after_epoch and done < tcfg.epochs:

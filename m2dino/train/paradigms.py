@@ -7,7 +7,9 @@ the same config in every paradigm.
 Units are independent, so ``runtime.unit_workers`` processes may train them side by side (joblib's loky pool), each
 with ``train.threads`` torch threads, exactly as one process would: every unit seeds itself, writes only its own run
 folder, and pins its thread count (results depend on it at float precision), so the metrics are byte-identical
-whatever the number of workers (tested).
+whatever the number of workers (tested). With ``runtime.stack`` > 1, the seeds of a unit that can train together
+(:func:`m2dino.train.stacked.stack_key`) train as one stacked model in one process, up to that many at a time; each
+keeps its own run folder, with the same files as trained alone (tested).
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ from m2dino.grouping import paradigm_units
 from m2dino.paths import parse_run_path
 from m2dino.train.ddp import rank_and_world
 from m2dino.train.run import default_data, default_model, is_done, run_config, run_dir, run_unit
+from m2dino.train.stacked import run_stack, stack_key
+
+Job = tuple[DictConfig, str, list[str]]  # (config, unit, its task ids)
 
 
 def unit_workers(cfg: DictConfig) -> int:
@@ -60,23 +65,55 @@ def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=de
     if not jobs:
         return []
     todo = [j for j in jobs if not is_done(run_dir(j[0], j[1]), run_config(*j))]
-    workers = min(unit_workers(jobs[0][0]), len(todo))
     rank, world = rank_and_world()
     if world > 1:  # DDP: rank 0 builds the shared backbone while the others wait, then all train every unit
         if rank == 0:
             _build_shared_backbones([c for c, _, _ in todo])
         dist.barrier()
-    if workers <= 1 or world > 1:
         return [run_unit(c, u, ids, progress=progress, make_model=make_model, make_data=make_data)
                 for c, u, ids in jobs]
+    stacks = plan_stacks(todo, int(jobs[0][0].runtime.stack))
+    workers = min(unit_workers(jobs[0][0]), len(stacks))
+    if workers <= 1:
+        for stack in stacks:
+            _train(stack, progress, make_model, make_data)
+        return [run_dir(c, u) for c, u, _ in jobs]
     from joblib import Parallel, delayed
 
     _build_shared_backbones([c for c, _, _ in todo])  # once, before the workers ask for it
     threads = todo[0][0].train.threads
     Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
-        delayed(run_unit)(c, u, ids, progress=False, make_model=make_model, make_data=make_data)
-        for c, u, ids in todo)
+        delayed(_train)(stack, False, make_model, make_data) for stack in stacks)
     return [run_dir(c, u) for c, u, _ in jobs]
+
+
+def plan_stacks(jobs: list[Job], max_size: int) -> list[list[Job]]:
+    """The jobs in groups that train as one stacked model (the same :func:`stack_key`: the seeds of one unit), at
+    most ``max_size`` each and as even as that allows; every other job alone. In the order of the jobs."""
+    groups: dict[object, list[Job]] = {}
+    for i, job in enumerate(jobs):
+        key = stack_key(run_config(*job)) if max_size > 1 else None
+        groups.setdefault(i if key is None else key, []).append(job)
+    out = []
+    for group in groups.values():
+        n = -(-len(group) // max(1, max_size))  # stacks needed
+        size, extra = divmod(len(group), n)
+        start = 0
+        for j in range(n):
+            end = start + size + (j < extra)
+            out.append(group[start:end])
+            start = end
+    return out
+
+
+def _train(stack: list[Job], progress: bool, make_model, make_data) -> None:
+    """Train one job alone, or several seeds of one unit as one stack."""
+    if len(stack) == 1:
+        c, u, ids = stack[0]
+        run_unit(c, u, ids, progress=progress, make_model=make_model, make_data=make_data)
+    else:
+        run_stack([c for c, _, _ in stack], stack[0][1], stack[0][2], progress=progress, make_model=make_model,
+                  make_data=make_data)
 
 
 def run_seeds(cfg: DictConfig, progress: bool = True, **kw) -> list[Path]:

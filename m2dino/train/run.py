@@ -29,7 +29,7 @@ from m2dino.threads import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
 from m2dino.train.affinity import active as affinity_active
-from m2dino.train.evaluation import evaluate, trivial_fit, trivial_scores
+from m2dino.train.evaluation import eval_batch_size, evaluate, trivial_fit, trivial_scores
 from m2dino.train.ddp import rank_and_world, wrap_ddp
 from m2dino.train.loop import fit
 from m2dino.data.truth import normalised_train_targets
@@ -197,13 +197,7 @@ def _run_unit(cfg: DictConfig, rc: DictConfig, path: Path, unit: str, task_ids: 
         return path
     t_train = time.perf_counter() - t0
     finish(rc, path, model, train_sets, test_sets, device)
-    info = {"hash": run_hash(rc), "steps": res.steps, "best_epoch": res.best_epoch, "best_val_score": res.best_score,
-            "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2),
-            # what else the numbers depend on at float precision: a different CPU kernel set or torch differs
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
-    (path / "run.json").write_text(json.dumps(info, indent=1) + "\n")
-    (path / "DONE").write_text(run_hash(rc) + "\n")
+    mark_done(rc, path, res, t_train, time.perf_counter() - t0)
     if world > 1:
         dist.barrier()
     return path
@@ -229,8 +223,16 @@ def finish(rc: DictConfig, path: Path, model: nn.Module, train_sets: Mapping[str
     if hasattr(model, "reset_routing_counts"):
         model.reset_routing_counts()
     amp = bool(rc.train.amp) and device.type == "cuda"
-    results = evaluate(model, test_sets, device, batch_size=max(int(rc.train.batch_size), 32), amp=amp)
+    results = evaluate(model, test_sets, device, batch_size=eval_batch_size(rc.train), amp=amp)
     routing = model.routing_counts() if hasattr(model, "routing_counts") else {}
+    write_test_results(rc, path, results, routing, train_sets, test_sets)
+
+
+def write_test_results(rc: DictConfig, path: Path, results: Mapping[str, tuple[dict, pd.DataFrame]],
+                       routing: Mapping[str, Mapping[int, list[int]]], train_sets: Mapping[str, Dataset],
+                       test_sets: Mapping[str, Dataset]) -> None:
+    """``metrics.csv`` (the model's test scores beside the trivial predictor's, with bootstrap CIs),
+    ``per_image.csv``, ``per_image_trivial.csv`` and ``routing.json`` of one run."""
     trivial = {t: trivial_scores(t, train_sets[t], test_sets[t]) for t in test_sets}
     n_boot = int(rc.train.n_boot)
     rows = []
@@ -243,6 +245,20 @@ def finish(rc: DictConfig, path: Path, model: nn.Module, train_sets: Mapping[str
                                                                                              index=False)
     routing = {t: {str(b): [int(c) for c in counts] for b, counts in blocks.items()} for t, blocks in routing.items()}
     (path / "routing.json").write_text(json.dumps(routing, indent=1, sort_keys=True) + "\n")
+
+
+def mark_done(rc: DictConfig, path: Path, res, train_seconds: float, total_seconds: float,
+              extra: Mapping | None = None) -> None:
+    """``run.json`` (steps, model selection, timing, what the numbers depend on at float precision) and ``DONE``
+    (the run hash): the run is finished."""
+    info = {"hash": run_hash(rc), "steps": res.steps, "best_epoch": res.best_epoch,
+            "best_val_score": res.best_score, "train_seconds": round(train_seconds, 2),
+            "total_seconds": round(total_seconds, 2),
+            # what else the numbers depend on at float precision: a different CPU kernel set or torch differs
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), **dict(extra or {})}
+    (path / "run.json").write_text(json.dumps(info, indent=1) + "\n")
+    (path / "DONE").write_text(run_hash(rc) + "\n")
 
 
 def metric_rows(rc: DictConfig, paradigm: str, results: Mapping[str, tuple[dict, pd.DataFrame]],
