@@ -65,6 +65,15 @@ class PlannedItems(Dataset):
     def __len__(self) -> int:
         return sum(len(d) for d in self.datasets.values())  # type: ignore[arg-type]
 
+    def __getitems__(self, keys: list[PlanKey]) -> list[tuple[PlanKey, dict[str, Any]]]:
+        """A whole planned batch (what the DataLoader asks for): augmented at once when its dataset can
+        (``TaskDataset.augmented``: byte-identical to the items one by one, ~4x faster at the demo), else per item."""
+        ds = self.datasets[keys[0].task] if keys else None
+        if keys and all(k.task == keys[0].task and k.aug_seed is not None for k in keys) and \
+                getattr(ds, "batch_augmentable", False):
+            return list(zip(keys, ds.augmented([k.index for k in keys], [k.aug_seed for k in keys])))
+        return [self[k] for k in keys]
+
     def __getitem__(self, key: PlanKey) -> tuple[PlanKey, dict[str, Any]]:
         ds = self.datasets[key.task]
         if key.aug_seed is None:

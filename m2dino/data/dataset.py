@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from m2dino import registry
-from m2dino.data import io, layout, transforms
+from m2dino.data import batch_augment, io, layout, transforms
 from m2dino.data.errors import DataError
 from m2dino.data.layout import Record
 from m2dino.data.transforms import AugmentConfig
@@ -107,16 +107,40 @@ class TaskDataset(Dataset):
         sample["orig_size"] = size
         return sample
 
+    def _sample(self, i: int) -> dict[str, Any]:
+        """Item i decoded and resized (from the cache when there is one), before augmentation."""
+        return self._cache[i] if self._cache is not None else self._load(i)
+
+    def _item(self, i: int, orig_size: tuple[int, int], image: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+        rec = self.records[i]
+        return {"image": image, "target": target,
+                "meta": {"task_id": rec.task_id, "image_path": rec.image_path, "orig_size": orig_size, "index": i}}
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         with _single_thread():
-            sample = self._cache[i] if self._cache is not None else self._load(i)
+            sample = self._sample(i)
             orig_size = sample["orig_size"]
             if self._augment is not None:
                 sample = self._augment({k: v for k, v in sample.items() if k != "orig_size"})
             image, target = transforms.finish(sample, self.task.type)
-        rec = self.records[i]
-        return {"image": image, "target": target,
-                "meta": {"task_id": rec.task_id, "image_path": rec.image_path, "orig_size": orig_size, "index": i}}
+        return self._item(i, orig_size, image, target)
+
+    @property
+    def batch_augmentable(self) -> bool:
+        """Whether :meth:`augmented` can augment a batch of this dataset at once."""
+        return self._augment is not None and batch_augment.supported(self._augment)
+
+    def augmented(self, indices: list[int], seeds: list[int]) -> list[dict[str, Any]]:
+        """Items ``indices``, item i augmented as ``self[i]`` is with torch's generator seeded by its seed (byte for
+        byte), all at once (m2dino/data/batch_augment.py); torch's generator is left as it was."""
+        if not self.batch_augmentable:
+            raise ValueError(f"task {self.task.id}: no augmentation that can be applied to a batch at once")
+        with _single_thread():
+            samples = [self._sample(i) for i in indices]
+            images, targets = batch_augment.augment_batch(
+                self._augment, [{k: v for k, v in s.items() if k != "orig_size"} for s in samples], seeds,
+                self.task.type)
+        return [self._item(i, s["orig_size"], im, t) for i, s, im, t in zip(indices, samples, images, targets)]
 
 
 def collate_one_task(items: list[dict[str, Any]]) -> dict[str, Any]:

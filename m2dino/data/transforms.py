@@ -84,12 +84,16 @@ def augment(task_id: str, aug: AugmentConfig) -> v2.Transform:
 _NORMALISE = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
-def finish(sample: dict[str, Any], task_type: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stage 3: the model's image (float32 [3, S, S], normalised) and the contract's target."""
+def finish(sample: dict[str, Any], task_type: str, normalise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage 3: the model's image (float32 [3, S, S], normalised) and the contract's target. ``normalise=False``
+    leaves the image as it is, on 3 channels (a batch is normalised at once: m2dino.data.batch_augment)."""
     img = sample["image"]
     if img.shape[0] == 1:
         img = img.expand(3, -1, -1)
-    image = _NORMALISE(tv_tensors.Image(img)).as_subclass(torch.Tensor).contiguous()
+    if not normalise:
+        image = img.as_subclass(torch.Tensor)
+    else:
+        image = _NORMALISE(tv_tensors.Image(img)).as_subclass(torch.Tensor).contiguous()
     h, w = img.shape[-2:]
     if task_type == "segmentation":
         target = sample["mask"].as_subclass(torch.Tensor)[0].to(torch.int64)
