@@ -75,6 +75,9 @@ def test_plan_stacks_groups_seeds_of_a_unit_evenly_and_keeps_the_rest_alone(smok
     assert [[int(c.seed) for c, _, _ in s] for s in plan] == [[0, 1, 2], [3, 4], [0], [0]]
     assert [s[0][1] for s in plan] == ["FUGC", "FUGC", "IUGC", "all"]
     assert [len(s) for s in plan_stacks(seeds, 1)] == [1] * 5
+    # never fewer groups than processes: both cores busy beats stacking
+    assert [len(s) for s in plan_stacks(seeds[:3], 4, min_count=2)] == [2, 1]
+    assert [len(s) for s in plan_stacks([*seeds[:3], other], 4, min_count=2)] == [3, 1]
 
 
 def test_stacked_runs_resume_each_other_and_end_as_uninterrupted(smoke_data, tmp_path):

@@ -6,7 +6,8 @@
    (``m2dino.train.loop.fit``'s), for a task of each type at the profile's batch (``train.batch_size``), random init.
    Reported per K: ms per step and per model, model-steps per second, the speed-up per model over the model alone,
    and the utilisation of the matmul peak counting all K models' FLOPs (K x one model's step FLOPs, counted by
-   ``torch.utils.flop_counter`` with the grouped matmul registered by ``m2dino.benchmarks.moe``). The variants
+   ``torch.utils.flop_counter`` with the grouped matmul registered by ``m2dino.benchmarks.moe``; the peak taken in
+   CPU time too, on ``bench.stacked.threads`` threads). The variants
    alternate within one process; medians of CPU time (``time.process_time``) are reported, on
    ``bench.stacked.threads`` threads (null: torch's own).
 2. A whole unit, as the demo pays it: ``bench.stacked.unit``'s TS unit for seeds 0..K-1, K in
@@ -185,7 +186,7 @@ def run(cfg: DictConfig) -> dict:
     with torch_threads(b.threads):
         res: dict = {"threads": torch.get_num_threads(), "load_before": [round(x, 2) for x in os.getloadavg()],
                      "batch": int(cfg.train.batch_size)}
-        peak = matmul_peak(torch.device("cpu"))
+        peak = matmul_peak(torch.device("cpu"), clock=time.process_time)  # the clock of the step times
         res["matmul_peak_GFLOPs"] = round(peak / 1e9, 1)
         res["model_steps"] = model_steps(cfg, [int(k) for k in b.ks], int(b.reps), peak)
         if b.unit_ks:

@@ -167,15 +167,14 @@ def fit_stacked(model: StackedModel, members: list[Member], device: torch.device
             norms = clip_per_model([p.grad for p in params if p.grad is not None], kk, tcfg.grad_clip)
             live = _stop_nonfinite(members, torch.stack(norms), "gradient norm", task, step, epoch)
             lr = tcfg.lr * scheds[0].lr_lambdas[0](scheds[0].last_epoch)
-            for k in live.tolist():  # a stopped model is not updated
+            for k in live.tolist():  # a stopped model is neither updated nor logged
                 for p, v in zip(params, views[k]):
                     v.grad = None if p.grad is None else p.grad[k]
                 opts[k].step()
                 scheds[k].step()
-            # log
-            for k, m in enumerate(members):
-                m.log.append({"step": step, "epoch": epoch, "task": task, "loss": f"{task_loss[k].item():.6g}",
-                              "aux_loss": f"{aux[k].item():.6g}", "lr": f"{lr:.6g}"})
+                members[k].log.append({"step": step, "epoch": epoch, "task": task,
+                                       "loss": f"{task_loss[k].item():.6g}", "aux_loss": f"{aux[k].item():.6g}",
+                                       "lr": f"{lr:.6g}"})
             bar.set_postfix(task=task, loss=f"{task_loss.mean().item():.3f}", refresh=False)
             step += 1
         if all(m.error for m in members):
