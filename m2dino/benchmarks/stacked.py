@@ -140,6 +140,7 @@ def model_steps(cfg: DictConfig, ks: list[int], reps: int, peak: float) -> dict:
         best = max(ks, key=lambda k: row[f"K{k}"]["model_steps_per_s"])
         row["best_K"], row["best_speedup_vs_alone"] = best, row[f"K{best}"]["speedup_per_model"]
         out[kind] = row
+        print(f"  {kind}: {row}", flush=True)  # as it comes: the whole benchmark takes minutes
         del steps
     return out
 
@@ -152,8 +153,9 @@ def whole_unit(cfg: DictConfig, task: str, ks: list[int]) -> dict:
     from m2dino.train.stacked import run_stack
 
     base = load([f"profile={cfg.profile.name}", "paradigm=single",
-                 *([f"data.root={cfg.data.root}"] if cfg.data.get("root") else [])])
-    ensure_data(base)
+                 *([f"data.root={cfg.data.root}"] if cfg.data.root else [])])
+    if not cfg.data.root:  # the profile's own synthetic data, generated on first use; a given root is used as it is
+        ensure_data(base)
     out: dict = {"unit": task, "epochs": int(base.train.epochs)}
     with tempfile.TemporaryDirectory() as tmp:
         def c(seed: int, where: str) -> DictConfig:
