@@ -58,9 +58,10 @@ def _grouping_file(overrides: Sequence[str]) -> str | None:
 RESULTS_VERSION = 3
 
 
-def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None, version: int = RESULTS_VERSION) -> str:
-    """A short stable hash of the resolved config (or of some of its top-level keys) and a code ``version``, for
-    caching results."""
+def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None, version: int | None = None) -> str:
+    """A short stable hash of the resolved config (or of some of its top-level keys) and a code ``version`` (None:
+    :data:`RESULTS_VERSION`, read when called), for caching results."""
+    version = RESULTS_VERSION if version is None else version
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     if keys is not None:
         c = {k: c.get(k) for k in keys}

@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from m2dino import atomic
 from m2dino.registry import all_tasks, get_task
 
 
@@ -100,7 +101,7 @@ def write_grouping(groups: Mapping[str, Sequence[str]], path: str | Path, name: 
     for g, ids in groups.items():
         key = str(g) if re.fullmatch(r"[A-Za-z_][\w.-]*", str(g)) else json.dumps(str(g))  # JSON strings are YAML
         lines.append(f"  {key}: [{', '.join(map(str, ids))}]")
-    path.write_text("\n".join(lines) + "\n")
+    atomic.write_text(path, "\n".join(lines) + "\n")  # runs are trained on it: whole or not at all
     read_grouping_file(path)
     return path
 

@@ -62,7 +62,7 @@ def test_side_runs_take_the_profiles_side_seeds():
 
 def test_ensure_plans_puts_every_plan_in_one_pool_baseline_first(monkeypatch, tmp_path):
     pytest.importorskip("m2dino.train", reason="the trainer defines the 'experiment' config key")
-    import m2dino.data.source as source
+    import m2dino.synth.source as source
     import m2dino.train.paradigms as paradigms
     from m2dino.analysis.experiments import ensure_plans, main_plan, side_runs
 
@@ -70,7 +70,7 @@ def test_ensure_plans_puts_every_plan_in_one_pool_baseline_first(monkeypatch, tm
     monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
     monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
     extra = [f"results_dir={tmp_path}"]
-    with pytest.raises(RuntimeError, match="left no metrics.csv"):  # nothing trained: the stub only records
+    with pytest.raises(RuntimeError, match="did not finish"):  # nothing trained: the stub only records
         ensure_plans("smoke", [(main_plan(), None), side_runs("smoke")], extra=extra)
     assert len(calls) == 1  # one pool for both plans
     pool = calls[0]
@@ -101,3 +101,37 @@ def test_groupings_are_compared_on_the_seeds_both_trained(monkeypatch):
     _, summary = compare_groupings(pd.DataFrame(rows), {"clinical": "main", "affinity": "affinity_groups/x"},
                                    n_boot=10)
     assert seen == [[0], [0]] and list(summary["seeds"]) == ["0", "0"]
+
+
+def test_a_stale_run_is_retrained_by_the_plans_and_never_offered_for_reading(monkeypatch, tmp_path, capsys):
+    """The bug of issue 26: a run finished under an old train.epochs was skipped (it had a DONE) and then read."""
+    import m2dino.synth.source as source
+    import m2dino.train.paradigms as paradigms
+    from m2dino import runs
+    from m2dino.analysis.experiments import current, ensure_plans, planned
+    from m2dino.analysis.tidy import NoResultsError, tidy_results
+
+    calls = []
+    monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
+    monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
+    plan, extra = [([["paradigm=all"]], None)], [f"results_dir={tmp_path}"]
+    (p,) = planned("smoke", plan, extra)
+    for u, d in p.paths().items():  # finished under today's config
+        rc = runs.run_config(p.cfg, u, p.units[u])
+        runs.start(d, rc)
+        runs.mark_done(d, rc)
+    assert ensure_plans("smoke", plan, extra) == list(p.paths().values()) and calls == []
+    assert current("smoke", extra, plan)["state"].tolist() == [runs.FINISHED]
+    epochs = int(p.cfg.train.epochs)
+    changed = [*extra, f"train.epochs={epochs + 1}"]  # as if the profile's YAML had changed
+    with pytest.raises(RuntimeError, match="did not finish"):  # the stub trains nothing
+        ensure_plans("smoke", plan, changed)
+    assert len(calls) == 1 and [c.train.epochs for c in calls[0]] == [epochs + 1]  # in the pool, not skipped
+    assert f"train.epochs: {epochs} -> {epochs + 1}" in capsys.readouterr().out
+    table = current("smoke", changed, plan)
+    assert table["state"].tolist() == [runs.STALE] and f"train.epochs: {epochs} -> {epochs + 1}" in table["why"][0]
+    with pytest.raises(NoResultsError):
+        tidy_results(tmp_path / "smoke", table)  # not read
+    everything = current("smoke", extra)  # every plan of the profile: the rest is planned, not started
+    assert set(everything["state"]) == {runs.FINISHED, runs.PLANNED}
+    assert {"main", "ablation_dense", "fmc_baseline"} <= set(everything["experiment"])

@@ -7,17 +7,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from m2dino.analysis.costs import cost_table, notebook_times, run_costs, unit_floor
 from m2dino.commands import costs as costs_cmd
-from m2dino.paths import run_path
+from m2dino import runs
+from m2dino.runs import run_path
 
 
 def _run(root: Path, paradigm: str, unit: str, seed: int, steps: int, train: float, total: float,
          experiment: str = "main") -> Path:
     d = run_path(root, paradigm, unit, seed, experiment)
     d.mkdir(parents=True)
-    (d / "run.json").write_text(json.dumps({"steps": steps, "train_seconds": train, "total_seconds": total}))
+    rc = OmegaConf.create({"profile": {"name": root.name}, "unit": unit, "seed": seed})
+    (d / runs.CONFIG).write_text(OmegaConf.to_yaml(rc))
+    runs.mark_done(d, rc, {"steps": steps, "train_seconds": train, "total_seconds": total})
     return d
 
 

@@ -4,15 +4,18 @@ Every ``import`` in every module counts, including those inside functions: a laz
 interpreter, not from the reader. The layers, from the bottom up (a module may import its own layer and those below):
 
 0. foundation: ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview``, ``progress``,
-   ``provenance``, ``threads``, ``optim`` (the package's root too);
-1. data in and scores out: ``data``, ``synth``, ``metrics`` (they do not know about models);
-2. ``model``: builds and loads models; weights are files by now;
-3. ``pretrain``: the in-house backbone, and what ``model.weights`` names resolve to;
-4. ``train``: runs, paradigms, evaluation;
-5. ``analysis`` (reads finished runs; starts the trainer only for missing ones), ``benchmarks``, and the companion
-   steps that read analysis outputs: ``html_report``, ``readme_figures``, ``lab``;
-6. ``commands``: the CLI verbs;
-7. ``cli`` and ``__main__``: the dispatcher.
+   ``provenance``, ``threads``, ``optim``, ``atomic`` (files written whole), ``runs`` (the run folder: its path, its
+   state, reading and writing it) (the package's root too);
+1. data in and scores out: ``data`` (reads datasets), ``metrics`` (they do not know about models);
+2. ``synth``: the generator of the synthetic benchmark, which writes datasets in the layout ``data`` reads (and
+   ``synth.source``, which generates a config's data when it is missing);
+3. ``model``: builds and loads models; weights are files by now;
+4. ``pretrain``: the in-house backbone, and what ``model.weights`` names resolve to;
+5. ``train``: runs, paradigms, evaluation;
+6. ``analysis`` (reads finished runs; trains nothing), ``benchmarks``, and the companion steps that read analysis
+   outputs: ``html_report``, ``readme_figures``, ``lab``;
+7. ``commands``: the CLI verbs;
+8. ``cli`` and ``__main__``: the dispatcher.
 """
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ import pytest
 from m2dino.paths import PACKAGE
 
 LAYERS: list[set[str]] = [
-    {"", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads", "optim"},
-    {"data", "synth", "metrics"},
+    {"", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads",
+     "optim", "atomic", "runs"},
+    {"data", "metrics"},
+    {"synth"},
     {"model"},
     {"pretrain"},
     {"train"},

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from m2dino.paths import parse_run_path
+from m2dino import runs
 
 UNIT_COLUMNS = ["experiment", "paradigm", "runs", "seeds", "steps", "train_seconds", "total_seconds", "ms_per_step",
                 "share"]
@@ -23,24 +23,22 @@ NOTEBOOK_COLUMNS = ["notebook", "seconds", "start_time", "end_time"]
 
 def run_costs(profile_root: Path) -> pd.DataFrame:
     """One row per finished run folder below ``profile_root`` (``results/<profile>``): experiment, paradigm, unit,
-    seed, steps, train_seconds, total_seconds. Folders that are not run folders (pretraining, tables) are skipped.
+    seed, steps, train_seconds, total_seconds. Folders that are not run folders (pretraining, tables), partial and
+    stale runs are skipped.
 
     Raises:
         ValueError: a ``run.json`` that is not JSON or lacks a timing field, naming the file.
     """
-    rows = []
-    for meta_path in sorted(Path(profile_root).rglob("run.json")):
+    rows, table = [], runs.discover(profile_root)
+    for r in table[table["state"] == runs.FINISHED].itertuples():
         try:
-            where = parse_run_path(meta_path.parent, profile_root)
-        except ValueError:
-            continue
-        try:
-            meta = json.loads(meta_path.read_text())
-            rows.append({**where, "steps": int(meta["steps"]), "train_seconds": float(meta["train_seconds"]),
+            meta = runs.read_run_json(r.path)
+            rows.append({"experiment": r.experiment, "paradigm": r.paradigm, "unit": r.unit, "seed": r.seed,
+                         "steps": int(meta["steps"]), "train_seconds": float(meta["train_seconds"]),
                          "total_seconds": float(meta["total_seconds"])})
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{meta_path}: not a run's timing record (steps, train_seconds, total_seconds): "
-                             f"{e!r}") from e
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{Path(r.path) / runs.RUN_JSON}: not a run's timing record (steps, train_seconds, "
+                             f"total_seconds): {e!r}") from e
     return pd.DataFrame(rows, columns=["experiment", "paradigm", "unit", "seed", "steps", "train_seconds",
                                        "total_seconds"])
 

@@ -2,7 +2,6 @@
 counts of ``model.routing_counts()`` accumulated over the test images)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +9,14 @@ import pandas as pd
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import jensenshannon, squareform
 
-from m2dino import provenance
+from m2dino import runs
 
 
 def load_routing(run_dir: Path) -> pd.DataFrame:
     """Expert usage of one run: rows (task, block, expert, tokens, share), share = fraction of the task's tokens in
     that block routed to the expert (summing to top-k per block under top-k routing, normalised to 1 here)."""
-    path = Path(run_dir) / "routing.json"
-    provenance.note_run(run_dir)  # figures saved later name the runs they read
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no routing statistics (a dense model, or a run that predates them)")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not JSON ({e})") from e
+    path = Path(run_dir) / runs.ROUTING
+    raw = runs.read_routing(run_dir)
     if isinstance(raw, dict) and isinstance(raw.get("counts"), dict):
         raw = raw["counts"]
     rows = []

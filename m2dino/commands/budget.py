@@ -13,6 +13,7 @@ import sys
 
 from omegaconf import OmegaConf
 
+from m2dino import atomic
 from m2dino.commands.report import pop_option
 from m2dino.config import load
 from m2dino.paths import results_dir
@@ -47,7 +48,7 @@ def main(argv: list[str]) -> int:
                         progress=True)
     table = val_table(runs)
     out = results_dir(cfg) / f"budget_{key}.csv"
-    table.to_csv(out, index=False)
+    atomic.to_csv(table, out, index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     pick = choose(table, float(current), float(tol))
     print(f"\n{key}: current {current}, chosen {pick:g} (tol {tol}; val only, seed {cfg.seed}, data seed "

@@ -12,6 +12,7 @@ import sys
 
 import pandas as pd
 
+from m2dino import atomic
 from m2dino.config import load
 from m2dino.paths import results_dir
 
@@ -37,8 +38,8 @@ def main(argv: list[str]) -> int:
     workers = max(1, int(cfg.runtime.unit_workers))
     out = root / "costs"
     out.mkdir(parents=True, exist_ok=True)
-    table.round(3).to_csv(out / "units.csv", index=False)
-    notebooks.round(3).to_csv(out / "notebooks.csv", index=False)
+    atomic.to_csv(table.round(3), out / "units.csv", index=False)
+    atomic.to_csv(notebooks.round(3), out / "notebooks.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format):
         if len(table):
             print(f"== training units under {root} (seconds in each unit's own process)")

@@ -18,11 +18,11 @@ import pandas as pd
 import torch.distributed as dist
 from omegaconf import DictConfig
 
-from m2dino import provenance
+from m2dino import runs
 from m2dino.grouping import paradigm_units
-from m2dino.paths import parse_run_path
 from m2dino.train.ddp import rank_and_world
-from m2dino.train.run import default_data, default_model, is_done, run_config, run_dir, run_unit
+from m2dino.runs import is_done, run_config, run_dir
+from m2dino.train.run import default_data, default_model, run_unit
 
 
 def unit_workers(cfg: DictConfig) -> int:
@@ -93,9 +93,8 @@ def collect_logs(paths: Iterable[Path | str]) -> pd.DataFrame:
     """The ``train_log.csv`` of each run folder, with ``paradigm``, ``unit`` and ``seed`` columns."""
     frames = []
     for d in map(Path, paths):
-        f = d / "train_log.csv"
-        if f.exists():
-            provenance.note_run(d)
-            where = parse_run_path(d, d.parents[2])  # paradigm, unit and seed; the experiment is not needed here
-            frames.append(pd.read_csv(f).assign(paradigm=where["paradigm"], unit=where["unit"], seed=where["seed"]))
+        if (d / runs.TRAIN_LOG).exists():
+            where = runs.parse_run_path(d, d.parents[2])  # paradigm, unit and seed; the experiment is not needed here
+            frames.append(runs.read_table(d, runs.TRAIN_LOG).assign(paradigm=where["paradigm"], unit=where["unit"],
+                                                                   seed=where["seed"]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,5 +1,8 @@
 """Where a config's data comes from: :func:`ensure_data` gives the dataset folder, generating the synthetic benchmark
-first when that is the source (idempotent: a dataset whose manifest matches is left as it is)."""
+first when that is the source (idempotent: a dataset whose manifest matches is left as it is).
+
+It lives with the generator, above ``m2dino.data`` (which reads datasets and never makes them), so that no import runs
+from the data layer up to the generator."""
 from __future__ import annotations
 
 from pathlib import Path
