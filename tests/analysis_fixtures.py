@@ -66,7 +66,8 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
 
 @functools.cache
 def _planned(profile: str) -> dict[Path, dict]:
-    from m2dino.analysis.experiments import planned, profile_plans
+    from m2dino.study.plans import profile_plans
+    from m2dino.study.schedule import planned
 
     if profile not in ("smoke", "demo", "paper"):
         return {}
@@ -80,7 +81,7 @@ def _planned(profile: str) -> dict[Path, dict]:
 
 def planned_config(profile: str, rel: Path) -> dict | None:
     """The resolved run config the profile's plans ask of the run folder ``rel`` (below ``results/<profile>``), so
-    that a fabricated run counts as finished under today's config (``m2dino.analysis.experiments.current``); None
+    that a fabricated run counts as finished under today's config (``m2dino.study.current``); None
     when no plan has that folder (it is then judged by its own config)."""
     c = _planned(profile).get(Path(rel))
     return copy.deepcopy(c) if c is not None else None

@@ -3,6 +3,7 @@ one part, a part written alone gives the same bytes as the whole report, and not
 import json
 import shutil
 
+import pandas as pd
 import pytest
 from analysis_fixtures import fabricate_everything
 
@@ -74,3 +75,37 @@ def test_paradigm_tables_sit_beside_the_trivial_predictor(tmp_path):
         assert list(table.columns) == TABLE_COLUMNS and len(table) == 27, name
         assert (tmp_path / "smoke" / "tables" / f"{name}.csv").is_file()
     assert written["single"]["beats_trivial"].any()  # the fabricated models are better than image-blind guesses
+
+
+def test_a_part_is_built_once_and_rebuilt_when_its_runs_change(tmp_path, monkeypatch):
+    """Notebooks 06-09 all show the study part: the first call builds it, the others read it, until a run changes."""
+    import m2dino.analysis.publish as publish
+    from analysis_fixtures import write_run
+
+    fabricate_everything(tmp_path / "smoke")
+    cfg = load(["profile=smoke", f"results_dir={tmp_path}"])
+    first = write_report(cfg, ["study"], n_boot=0)
+    calls = []
+    real = publish.study_tables
+    monkeypatch.setattr(publish, "study_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = write_report(cfg, ["study"], n_boot=0)
+    assert calls == [] and set(again) == set(first)  # read back, not rebuilt
+    pd.testing.assert_frame_equal(again["delta_m"], first["delta_m"].round(6), check_dtype=False)
+    write_report(cfg, ["study"], n_boot=0, new_task_types=["detection"])  # not an option of this part: still read
+    assert calls == []
+    write_run(tmp_path / "smoke", "single", "FUGC", 7, {"FUGC": 12.0})  # a new finished run: rebuilt
+    write_report(cfg, ["study"], n_boot=0)
+    assert calls == [1]
+
+
+def test_paradigm_tables_and_beats_trivial_csv_agree(tmp_path):
+    """Both call the one beats-trivial computation with the same resamples, so they cannot disagree."""
+    from analysis_fixtures import fabricate_scored
+
+    fabricate_scored(tmp_path / "smoke")
+    cfg = load(["profile=smoke", f"results_dir={tmp_path}"])
+    written = write_report(cfg, ["paradigms", "study"], n_boot=30)
+    ts = written["single"].set_index(["task", "seed"])
+    beats = written["beats_trivial"].query("experiment == 'main'").set_index(["task", "seed"])
+    pd.testing.assert_series_equal(ts["beats_trivial"].sort_index(), beats["beats"].sort_index(), check_names=False)
+    pd.testing.assert_series_equal(ts["diff_low"].sort_index(), beats["diff_low"].sort_index(), check_names=False)

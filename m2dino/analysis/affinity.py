@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
-from scipy.spatial.distance import squareform
+from scipy.cluster.hierarchy import fcluster
 from scipy.stats import spearmanr
 
 from m2dino import runs
+from m2dino.analysis.clustering import average_linkage
 from m2dino.grouping import load_grouping, resolve_groups
 from m2dino.registry import all_tasks
 
@@ -207,13 +207,9 @@ def symmetric(matrix: pd.DataFrame) -> pd.DataFrame:
 def cluster_order(matrix: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """Average-linkage clustering of the symmetrised affinity (distance: max off-diagonal affinity minus affinity);
     the leaf order and the linkage matrix."""
-    s = symmetric(matrix).to_numpy(float)
+    s = symmetric(matrix)
     off = ~np.eye(len(s), dtype=bool)
-    d = np.nanmax(s[off]) - s
-    d = np.nan_to_num(np.clip(d, 0.0, None), nan=np.nanmax(d[off]) if off.any() else 0.0)
-    np.fill_diagonal(d, 0.0)
-    z = linkage(squareform((d + d.T) / 2, checks=False), method="average")
-    return [matrix.index[i] for i in leaves_list(z)], z
+    return average_linkage(np.nanmax(s.to_numpy(float)[off]) - s)
 
 
 def data_groups(matrix: pd.DataFrame, k: int) -> dict[str, list[str]]:
@@ -339,23 +335,9 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
     return " ".join(out) + "\n"
 
 
-def groups_plan(path: Path, groups: Mapping[str, Sequence[str]]) -> list[list[str]]:
-    """The override list that trains CG on a data-derived grouping file, for ``experiments.ensure_runs``."""
-    return [[f"experiment={groups_experiment(groups)}", "paradigm=clinical", f"grouping={Path(path).resolve()}"]]
-
-
 # ---- the advisor's affinity evidence ----
 
-PROBE_EXPERIMENT = "affinity_probe"
-
-
-def probe_plan(epochs: int, every: int, tasks: Sequence[str] | None = None) -> list[list[str]]:
-    """One short AU run that only serves to measure affinity (``epochs`` epochs, affinity every ``every`` steps):
-    what the advisor needs for a task without affinity, instead of a full training."""
-    extra = [f"tasks=[{','.join(tasks)}]"] if tasks else []
-    return [[f"experiment={PROBE_EXPERIMENT}", "paradigm=all", f"train.epochs={int(epochs)}",
-             "train.affinity.enabled=true", f"train.affinity.every={int(every)}",
-             f"train.affinity.experiments=[{PROBE_EXPERIMENT}]", *extra]]
+PROBE_EXPERIMENT = "affinity_probe"  # the short AU run that only measures affinity (m2dino.study.plans.probe_plan)
 
 
 def find_affinity(where: Path | pd.DataFrame) -> tuple[list[Path], str] | None:

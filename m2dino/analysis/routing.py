@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import leaves_list, linkage
-from scipy.spatial.distance import jensenshannon, squareform
+from scipy.spatial.distance import jensenshannon
 
 from m2dino import runs
+from m2dino.analysis.clustering import average_linkage
 
 
 def load_routing(run_dir: Path) -> pd.DataFrame:
@@ -55,8 +55,4 @@ def routing_similarity(usage: pd.DataFrame) -> pd.DataFrame:
 
 def cluster(similarity: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """Average-linkage hierarchical clustering of the tasks on 1 - similarity; the leaf order and the linkage."""
-    d = np.clip(1.0 - similarity.to_numpy(float), 0.0, None)
-    np.fill_diagonal(d, 0.0)
-    z = linkage(squareform((d + d.T) / 2, checks=False), method="average")
-    order = [similarity.index[i] for i in leaves_list(z)]
-    return order, z
+    return average_linkage(1.0 - similarity)

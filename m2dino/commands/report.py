@@ -16,7 +16,7 @@ import sys
 import pandas as pd
 
 from m2dino.analysis.delta_m import CONVENTION
-from m2dino.analysis.experiments import current
+from m2dino.study.schedule import current
 from m2dino.analysis.publish import tables_dir, write_report
 from m2dino.analysis.tidy import NoResultsError
 from m2dino.config import load

@@ -27,8 +27,15 @@ def main(argv: list[str]) -> int:
     from m2dino.train.ddp import distributed
     from m2dino.train.paradigms import run_paradigm
     from m2dino.analysis.paradigm_results import result_table, show_table
+    from m2dino.analysis.settings import settings
 
     cfg = load(argv)
+    from m2dino.study.plans import BASELINE, baseline_command
+
+    if cfg.get("experiment") == BASELINE and cfg.model.name != BASELINE:  # would file an M2DINO run as the baseline
+        print(f"train: experiment={BASELINE} holds the challenge baseline; add model={BASELINE} (the profile's: "
+              f"{baseline_command(cfg.profile.name)})", file=sys.stderr)
+        return 2
     try:
         units = paradigm_units(cfg)
     except KeyError as e:
@@ -50,7 +57,7 @@ def main(argv: list[str]) -> int:
         return 0
     if world > 1:
         print(f"{len(paths)} run(s) on {world} processes")
-    table = result_table(collect_metrics(paths), cfg.paradigm.name)
+    table = result_table(collect_metrics(paths), cfg.paradigm.name, int(settings(cfg.profile.name).n_boot))
     print(show_table(table).to_string(index=False))
     print(f"\n{len(paths)} run(s) of paradigm {cfg.paradigm.name!r}, seed {cfg.seed}:", *paths, sep="\n  ")
     return 0

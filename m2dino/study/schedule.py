@@ -1,16 +1,10 @@
-"""The runs the analysis needs, as override lists for the trainer, and a launcher that trains only what is missing.
+"""What is trained and what is current: the plans of ``m2dino.study.plans`` turned into runs, trained in one pool
+where they are not finished, and every run of a profile judged against the config it would have today.
 
-- ``main``: TS, CG and AU over the 27 tasks.
-- ``data_scale/frac<f>``: for a data-rich group (obstetrics) and a data-scarce one (breast), TS and CG on that group's
-  tasks and AU on all 27 tasks (``analysis.yaml: data_scale_au_tasks``), each with ``data.fraction=f`` of every task's training split (the test sets are
-  unchanged). The AU runs are shared by both groups. Fraction 1.0 is the main experiment, not retrained.
-  Optimiser steps are held constant across fractions: a run at fraction f trains ``epochs / f`` epochs and validates
-  every ``eval_every / f`` epochs, so that a smaller training set is not also a shorter training (which would
-  confound data scale with budget).
-- ``ablation_dense``: AU with the MoE switched off (``model.moe.enabled=false``).
-- ``fmc_baseline``: AU with the challenge's baseline architecture (``model=fmc_baseline``).
-
-The ablation and the baseline run on the seeds of ``side_seeds`` (``conf/analysis.yaml``; no verdict reads them).
+A planned run is *finished* when its folder's ``DONE`` holds the hash of today's config for it; otherwise it is
+missing, partial or *stale* (finished under another config or code version), and :func:`ensure_plans` trains it
+(a stale one from scratch, named with what differs). :func:`current` is the runs table the analysis reads: only its
+finished rows are ever read (``m2dino.runs``, docs/run-folder.md).
 """
 from __future__ import annotations
 
@@ -23,82 +17,9 @@ from omegaconf import DictConfig
 
 from m2dino import runs
 from m2dino.config import load
-from m2dino.grouping import load_grouping, resolve_groups
-
-DATA_SCALE_GROUPS = ("obstetrics", "breast")
-
-
-def data_scale_name(fraction: float) -> str:
-    return f"data_scale/frac{fraction:g}"
-
-
-def main_plan() -> list[list[str]]:
-    return [[f"paradigm={p}"] for p in ("single", "clinical", "all")]
-
-
-def _task_list(ids: Sequence[str]) -> str:
-    return "[" + ",".join(ids) + "]"
-
-
-def constant_steps(fraction: float, epochs: int, eval_every: int) -> list[str]:
-    """Overrides that keep a run at ``fraction`` of the training data at the full data's optimiser steps and
-    validation points: epochs x 1/fraction, eval_every x 1/fraction (rounded)."""
-    return [f"train.epochs={max(1, round(epochs / fraction))}",
-            f"train.eval_every={max(1, round(eval_every / fraction))}"]
-
-
-def data_scale_plan(fractions: Sequence[float], groups: Sequence[str] = DATA_SCALE_GROUPS,
-                    au_tasks: str = "all", *, profile: str) -> list[list[str]]:
-    """Override lists of the data-scale experiment (fractions < 1 only; 1.0 is the main experiment), each at the
-    profile's full-data optimiser steps (:func:`constant_steps`).
-
-    ``au_tasks="all"`` trains AU on the 27 tasks at each fraction (the study's AU); ``"groups"`` only on the groups'
-    tasks (a cheap stand-in for the smoke profile, where it coincides with CG for a single group); ``"none"`` trains no
-    AU at reduced fractions: no claim reads them (``scale_dependence`` is CG against TS, docs/analysis.md), only the
-    descriptive guideline and the advisor would, and at the demo they cost more than all of TS, CG and AU together.
-    """
-    if au_tasks not in ("all", "groups", "none"):
-        raise ValueError(f"au_tasks must be 'all', 'groups' or 'none', got {au_tasks!r}")
-    clinical = resolve_groups(load_grouping("clinical"))
-    unknown = [g for g in groups if g not in clinical]
-    if unknown:
-        raise KeyError(f"unknown clinical groups {unknown}; known: {sorted(clinical)}")
-    train = load([f"profile={profile}"]).train
-    plan = []
-    for f in sorted(set(fractions)):
-        if not 0 < f < 1:
-            continue
-        base = [f"experiment={data_scale_name(f)}", f"data.fraction={f:g}",
-                *constant_steps(f, int(train.epochs), int(train.eval_every))]
-        for g in groups:
-            plan.append(base + ["paradigm=single", f"tasks={_task_list(clinical[g])}"])
-            plan.append(base + ["paradigm=clinical", f"unit={g}"])
-        if au_tasks != "none":
-            au = [] if au_tasks == "all" else [f"tasks={_task_list([t for g in groups for t in clinical[g]])}"]
-            plan.append(base + ["paradigm=all", *au])
-    return plan
-
-
-def side_plan(tasks: Sequence[str] | None = None, baseline_encoder: str | None = None) -> list[list[str]]:
-    """The dense ablation and the challenge baseline, all-task; ``tasks`` restricts both (the smoke profile) and
-    ``baseline_encoder`` swaps the baseline's EfficientNet-B4 for a smaller smp encoder (the CPU profiles)."""
-    extra = [f"tasks={_task_list(tasks)}"] if tasks else []
-    encoder = [f"model.encoder={baseline_encoder}"] if baseline_encoder else []
-    return [["experiment=ablation_dense", "paradigm=all", "model.moe.enabled=false", *extra],
-            ["experiment=fmc_baseline", "paradigm=all", "model=fmc_baseline", *encoder, *extra]]
-
-
-Plan = Sequence[Sequence[str]]
-
-
-def side_runs(profile: str) -> tuple[list[list[str]], list[int] | None]:
-    """The side plan as the profile's analysis settings ask (``side_tasks``, ``baseline_encoder``), with its seeds
-    (``side_seeds``; None: the profile's), for :func:`ensure_plans`."""
-    from m2dino.analysis.settings import settings
-
-    st = settings(profile)
-    seeds = None if st.side_seeds is None else [int(s) for s in st.side_seeds]
-    return side_plan(st.side_tasks, st.baseline_encoder), seeds
+from m2dino.grouping import paradigm_units
+from m2dino.paths import results_dir
+from m2dino.study.plans import Plan, Seeds, profile_plans
 
 
 @dataclass(frozen=True)
@@ -113,8 +34,6 @@ class Planned:
 
     @classmethod
     def of(cls, cfg: DictConfig, overrides: Sequence[str] = ()) -> Planned:
-        from m2dino.grouping import paradigm_units
-
         units = {u: list(ids) for u, ids in paradigm_units(cfg).items()}
         return cls(tuple(overrides), cfg, units, runs.unit_hashes(cfg, units))
 
@@ -147,7 +66,7 @@ def _longest_first(cfg) -> tuple[int, int]:
     return family, {"all": 0, "clinical": 1, "single": 2}.get(cfg.paradigm.name, 3)
 
 
-def planned(profile: str, plans: Sequence[tuple[Plan, Sequence[int] | None]], extra: Sequence[str] = ()
+def planned(profile: str, plans: Sequence[tuple[Plan, Seeds]], extra: Sequence[str] = ()
             ) -> list[Planned]:
     """Every entry of ``plans`` for each of its seeds (None: the profile's), with the runs it asks for."""
     out = []
@@ -161,7 +80,7 @@ def planned(profile: str, plans: Sequence[tuple[Plan, Sequence[int] | None]], ex
     return out
 
 
-def ensure_plans(profile: str, plans: Sequence[tuple[Plan, Sequence[int] | None]], extra: Sequence[str] = (),
+def ensure_plans(profile: str, plans: Sequence[tuple[Plan, Seeds]], extra: Sequence[str] = (),
                  progress: bool = False) -> list[Path]:
     """:func:`ensure_runs` for several plans, each with its seeds (None: the profile's), in one pool.
 
@@ -195,29 +114,8 @@ def ensure_plans(profile: str, plans: Sequence[tuple[Plan, Sequence[int] | None]
     return out
 
 
-def profile_plans(profile: str, extra: Sequence[str] = ()) -> list[tuple[Plan, Sequence[int] | None]]:
-    """Every plan a reproduction of ``profile`` runs, with its seeds: the main experiment, the side runs, the
-    data-scale experiment and, once notebook 10 has found them, CG on the affinity groups."""
-    from m2dino.analysis import affinity as A
-    from m2dino.analysis.settings import settings
-    from m2dino.grouping import read_grouping_file, resolve_groups
-
-    st = settings(profile)
-    plans = [(main_plan(), None), side_runs(profile),
-             (data_scale_plan(st.data_scale_fractions, st.data_scale_groups, au_tasks=st.data_scale_au_tasks,
-                              profile=profile), None)]
-    grouping = runs_root(profile, extra) / "groupings" / f"{A.GROUPING_NAME}.yaml"
-    if grouping.is_file():
-        groups = resolve_groups(read_grouping_file(grouping))
-        seeds = None if st.affinity_group_seeds is None else [int(s) for s in st.affinity_group_seeds]
-        plans.append((A.groups_plan(grouping, groups), seeds))
-    return plans
-
-
 def runs_root(profile: str, extra: Sequence[str] = ()) -> Path:
     """``results/<profile>`` (``results_dir=`` in ``extra`` moves it)."""
-    from m2dino.paths import results_dir
-
     return results_dir(load([f"profile={profile}", *extra]))
 
 
@@ -225,7 +123,7 @@ STALE_COLUMN = "why"  # the current table's column naming what differs, for stal
 
 
 def current(profile: str, extra: Sequence[str] = (),
-            plans: Sequence[tuple[Plan, Sequence[int] | None]] | None = None, quiet: bool = False) -> pd.DataFrame:
+            plans: Sequence[tuple[Plan, Seeds]] | None = None, quiet: bool = False) -> pd.DataFrame:
     """The runs of ``results/<profile>`` as one table (``m2dino.runs.discover``), every planned run judged against
     the config it would have today (so a run trained before a key's default changed in the YAML is stale), the
     planned runs not started yet listed as planned, and for stale planned runs what differs (column ``why``). Runs

@@ -1,4 +1,5 @@
-"""Training settings chosen on val, never on test: the fine-tuning budget (``train.epochs``) and the batch size.
+"""The budget ladder: training settings chosen on val, never on test (the fine-tuning budget ``train.epochs``, the
+batch size, the step floor).
 
 Each candidate value trains the paradigms of the main experiment (TS, CG, AU, or a subset) for one seed; each run's
 model selection already scores val with the mean headroom score s over its tasks (``best_val_score`` in
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from m2dino import runs
-from m2dino.analysis.experiments import ensure_runs
+from m2dino.study.schedule import ensure_runs
 
 PARADIGMS = ("single", "clinical", "all")
 

@@ -1,7 +1,8 @@
-"""Experiment plans and analysis settings (no training here)."""
+"""The study layer: plans, analysis settings, the pool of what is not finished, and what is current (no training)."""
 import pytest
 
-from m2dino.analysis.experiments import data_scale_plan, expected_run_dirs, side_plan
+from m2dino.study.plans import data_scale_plan, side_plan
+from m2dino.study.schedule import expected_run_dirs
 from m2dino.analysis.settings import settings
 from m2dino.config import load
 
@@ -50,13 +51,21 @@ def test_data_scale_runs_keep_the_full_data_optimiser_steps():
     assert cfg.train.epochs == demo.epochs * 4 and cfg.data.fraction == 0.25
 
 
-def test_side_runs_take_the_profiles_side_seeds():
-    from m2dino.analysis.experiments import side_runs
+def test_side_runs_take_the_profiles_side_seeds_and_the_baseline_is_an_opt_in_at_demo():
+    from m2dino.study.plans import baseline_command, side_runs, study_plans
 
     plan, seeds = side_runs("demo")
-    assert seeds == [0] and any("model=fmc_baseline" in p for p in plan)
-    assert "model.encoder=efficientnet-b0" in plan[1]
+    assert seeds == [0] and not any("model=fmc_baseline" in p for p in plan)  # opt-in: no verdict reads it
+    plan, _ = side_runs("demo", baseline=True)
+    assert "model=fmc_baseline" in plan[1] and "model.encoder=efficientnet-b0" in plan[1]
+    assert any("model=fmc_baseline" in p for p in side_runs("paper")[0])  # the paper profile trains it
     assert side_runs("paper")[1] is None  # the profile's seeds
+    assert not any("model=fmc_baseline" in p for plan, _ in study_plans("smoke") for p in plan)
+    cmd = baseline_command("demo")
+    assert cmd == ("python -m m2dino train profile=demo experiment=fmc_baseline paradigm=all model=fmc_baseline "
+                   "model.encoder=efficientnet-b0 seed=0")
+    cfg = load(["profile=demo", *cmd.split(" train ")[1].split()])
+    assert cfg.model.name == "fmc_baseline" and cfg.experiment == "fmc_baseline"
     assert list(settings("demo").affinity_group_seeds) == [0] and settings("paper").affinity_group_seeds is None
 
 
@@ -64,14 +73,15 @@ def test_ensure_plans_puts_every_plan_in_one_pool_baseline_first(monkeypatch, tm
     pytest.importorskip("m2dino.train", reason="the trainer defines the 'experiment' config key")
     import m2dino.synth.source as source
     import m2dino.train.paradigms as paradigms
-    from m2dino.analysis.experiments import ensure_plans, main_plan, side_runs
+    from m2dino.study.plans import main_plan, side_runs
+    from m2dino.study.schedule import ensure_plans
 
     calls = []
     monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
     monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
     extra = [f"results_dir={tmp_path}"]
     with pytest.raises(RuntimeError, match="did not finish"):  # nothing trained: the stub only records
-        ensure_plans("smoke", [(main_plan(), None), side_runs("smoke")], extra=extra)
+        ensure_plans("smoke", [(main_plan(), None), side_runs("smoke", baseline=True)], extra=extra)
     assert len(calls) == 1  # one pool for both plans
     pool = calls[0]
     seeds = load(["profile=smoke"]).plan.seeds
@@ -108,7 +118,7 @@ def test_a_stale_run_is_retrained_by_the_plans_and_never_offered_for_reading(mon
     import m2dino.synth.source as source
     import m2dino.train.paradigms as paradigms
     from m2dino import runs
-    from m2dino.analysis.experiments import current, ensure_plans, planned
+    from m2dino.study.schedule import current, ensure_plans, planned
     from m2dino.analysis.tidy import NoResultsError, tidy_results
 
     calls = []
@@ -135,3 +145,10 @@ def test_a_stale_run_is_retrained_by_the_plans_and_never_offered_for_reading(mon
     everything = current("smoke", extra)  # every plan of the profile: the rest is planned, not started
     assert set(everything["state"]) == {runs.FINISHED, runs.PLANNED}
     assert {"main", "ablation_dense", "fmc_baseline"} <= set(everything["experiment"])
+
+
+def test_training_the_baseline_experiment_without_the_baseline_model_is_refused(capsys):
+    from m2dino.commands.train import main
+
+    assert main(["profile=smoke", "experiment=fmc_baseline", "paradigm=all"]) == 2
+    assert "add model=fmc_baseline" in capsys.readouterr().err
