@@ -80,9 +80,9 @@ def test_paradigm_tables_sit_beside_the_trivial_predictor(tmp_path):
 def test_a_part_is_built_once_and_rebuilt_when_its_runs_change(tmp_path, monkeypatch):
     """Notebooks 06-09 all show the study part: the first call builds it, the others read it, until a run changes."""
     import m2dino.analysis.publish as publish
-    from analysis_fixtures import write_run
+    from analysis_fixtures import default_value, fabricate, write_run
 
-    fabricate_everything(tmp_path / "smoke")
+    fabricate(tmp_path / "smoke", default_value, tasks=SMALL)
     cfg = load(["profile=smoke", f"results_dir={tmp_path}"])
     first = write_report(cfg, ["study"], n_boot=0)
     calls = []
@@ -99,13 +99,27 @@ def test_a_part_is_built_once_and_rebuilt_when_its_runs_change(tmp_path, monkeyp
 
 
 def test_paradigm_tables_and_beats_trivial_csv_agree(tmp_path):
-    """Both call the one beats-trivial computation with the same resamples, so they cannot disagree."""
-    from analysis_fixtures import fabricate_scored
+    """The paradigm tables (notebooks 03-05) take "beats the trivial predictor" from beats_trivial.csv's own
+    computation, with the same resamples, so the two cannot disagree."""
+    from analysis_fixtures import fabricate, scored_per_image
 
-    fabricate_scored(tmp_path / "smoke")
-    cfg = load(["profile=smoke", f"results_dir={tmp_path}"])
-    written = write_report(cfg, ["paradigms", "study"], n_boot=30)
-    ts = written["single"].set_index(["task", "seed"])
-    beats = written["beats_trivial"].query("experiment == 'main'").set_index(["task", "seed"])
-    pd.testing.assert_series_equal(ts["beats_trivial"].sort_index(), beats["beats"].sort_index(), check_names=False)
-    pd.testing.assert_series_equal(ts["diff_low"].sort_index(), beats["diff_low"].sort_index(), check_names=False)
+    from m2dino.analysis.delta_s import beats_table
+    from m2dino.analysis.paradigm_results import result_table
+    from m2dino.analysis.tidy import tidy_results
+    from m2dino.metrics import primary_from_per_image
+
+    def tab(p, t, s):
+        return scored_per_image(t, 0.3, s)
+
+    root = tmp_path / "smoke"
+    fabricate(root, lambda p, t, s: primary_from_per_image(t, tab(p, t, s)), seeds=(0, 1), tasks=SMALL,
+              paradigms=("single",), per_image=tab)
+    tidy = tidy_results(root)
+    ts = result_table(tidy, "single", n_boot=30).set_index(["task", "seed"]).sort_index()
+    beats = beats_table(tidy, "main", "single", n_boot=30).set_index(["task", "seed"]).sort_index()
+    pd.testing.assert_series_equal(ts["beats_trivial"], beats["beats"], check_names=False)
+    pd.testing.assert_series_equal(ts["diff_low"], beats["diff_low"], check_names=False)
+    assert len(ts) == 2 * len(SMALL)
+
+
+SMALL = ["breast_lesion", "breast_2cls", "thyroid_nodule_det", "FUGC", "lung"]  # one of each type, two groups
