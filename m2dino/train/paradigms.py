@@ -7,7 +7,8 @@ the same config in every paradigm.
 Units are independent, so ``runtime.unit_workers`` processes may train them side by side (joblib's loky pool), each
 with ``train.threads`` torch threads, exactly as one process would: every unit seeds itself, writes only its own run
 folder, and pins its thread count (results depend on it at float precision), so the metrics are byte-identical
-whatever the number of workers (tested).
+whatever the number of workers (tested). A stop signal or a failed unit ends every worker, and a worker whose parent
+is gone ends itself (``m2dino.train.stopping``).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 
 from m2dino import runs
 from m2dino.grouping import paradigm_units
+from m2dino.train import stopping
 from m2dino.train.ddp import rank_and_world
 from m2dino.runs import is_done, run_config, run_dir
 from m2dino.train.run import default_data, default_model, run_unit
@@ -73,9 +75,11 @@ def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=de
 
     _build_shared_backbones([c for c, _, _ in todo])  # once, before the workers ask for it
     threads = todo[0][0].train.threads
-    Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
-        delayed(run_unit)(c, u, ids, progress=False, make_model=make_model, make_data=make_data)
-        for c, u, ids in todo)
+    with stopping.guard_pool():  # a stop signal or an error ends every worker (m2dino/train/stopping.py)
+        Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
+            delayed(stopping.in_worker(run_unit))(c, u, ids, progress=False, make_model=make_model,
+                                                  make_data=make_data)
+            for c, u, ids in todo)
     return [run_dir(c, u) for c, u, _ in jobs]
 
 
