@@ -11,6 +11,7 @@ import signal
 import sys
 
 import m2dino.commands as _commands
+from m2dino.errors import ConfigError
 
 
 def verbs() -> dict[str, str]:
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(mod.main(rest) or 0)
+    except ConfigError as e:  # a key that cannot work (m2dino.errors): its message names it; no traceback
+        print(f"m2dino {verb}: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP while units train in a pool (m2dino.train.stopping)
         signum = getattr(e, "signum", signal.SIGINT)
         print(f"m2dino {verb}: stopped by {signal.Signals(signum).name}; finished runs are kept, unfinished ones "

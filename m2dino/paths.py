@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from m2dino.errors import ConfigError
+
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
 CONF_DIR = PACKAGE / "conf"  # the Hydra config tree
@@ -27,7 +29,17 @@ def figures_dir(cfg) -> Path:
 
 
 def data_root(cfg) -> Path:
-    """The dataset folder: ``cfg.data.root`` if set, else ``<repo>/data/synthetic/<profile>``."""
+    """The dataset folder: ``cfg.data.root`` if set, else ``<repo>/data/synthetic/<profile>`` for synthetic data.
+
+    Real data (``data=fmc``, the paper profile) is never generated, so its ``data.root`` must be given: raises
+    :class:`m2dino.errors.ConfigError` naming the key otherwise.
+    """
     if cfg.data.get("root"):
         return Path(cfg.data.root).expanduser().resolve()
+    if cfg.data.source != "synthetic":
+        raise ConfigError(
+            f"data.root is not set: profile {cfg.profile.name!r} reads real data (data.source={cfg.data.source}), "
+            f"which m2dino never generates or downloads. Point data.root at your copy of the FMC_UIA release, the "
+            f"folder holding train/ and val/ (e.g. data.root=/data/FMC_UIA), or at your own data in that layout "
+            f"(docs/challenge-layout.md); check it first with python -m m2dino validate data.root=...")
     return DATA / "synthetic" / cfg.profile.name

@@ -3,7 +3,7 @@
 Every ``import`` in every module counts, including those inside functions: a lazy import hides a dependency from the
 interpreter, not from the reader. The layers, from the bottom up (a module may import its own layer and those below):
 
-0. foundation: ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview``, ``progress``,
+0. foundation: ``errors`` (the configuration error, which ``paths`` raises), ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview``, ``progress``,
    ``provenance``, ``threads``, ``optim``, ``atomic`` (files written whole) and ``runs`` (the run folder: its path,
    its state, reading and writing it), and the package's root;
 1. data in and scores out: ``data`` (reads datasets), ``metrics`` (they do not know about models);
@@ -30,7 +30,7 @@ import pytest
 from m2dino.paths import PACKAGE
 
 LAYERS: list[set[str]] = [
-    {"", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads",
+    {"", "errors", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads",
      "optim", "atomic", "runs"},
     {"data", "metrics"},
     {"synth"},

@@ -21,7 +21,9 @@ def main(cfg: DictConfig) -> list[str]:
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root
+    from m2dino.pretrain.store import check_weights
 
+    check_weights(cfg)
     raise_if_invalid(data_root(cfg), sorted({t for ids in paradigm_units(cfg).values() for t in ids}))
     return [str(p) for p in run_paradigm(cfg, progress=False)]
 
