@@ -40,6 +40,7 @@ def data_root(cfg) -> Path:
         raise ConfigError(
             f"data.root is not set: profile {cfg.profile.name!r} reads real data (data.source={cfg.data.source}), "
             f"which m2dino never generates or downloads. Point data.root at your copy of the FMC_UIA release, the "
-            f"folder holding train/ and val/ (e.g. data.root=/data/FMC_UIA), or at your own data in that layout "
+            f"folder holding train/, val/ and a test/ you hold out (e.g. data.root=/data/FMC_UIA), or at your own data "
+            f"in that layout "
             f"(docs/challenge-layout.md); check it first with python -m m2dino validate data.root=...")
     return DATA / "synthetic" / cfg.profile.name

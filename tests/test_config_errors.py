@@ -45,3 +45,15 @@ def test_unknown_profile_and_option_name_the_key(capsys, monkeypatch):
     assert "profile=nope (from $M2DINO_PROFILE): no such profile" in _fails(["validate"], capsys)
     assert "paradigm=nope: no such paradigm" in _fails(["train", "profile=smoke", "paradigm=nope"], capsys)
     assert "Could not override 'nokey'" in _fails(["train", "profile=smoke", "nokey=1"], capsys)
+
+
+def test_training_refuses_data_without_a_test_split_before_it_starts(tmp_path, capsys):
+    """The release as published has train/ and val/ only: a run would train to the end, then fail at final scoring."""
+    from m2dino.checks.release_data import write_release
+    from m2dino.registry import get_task
+
+    root = write_release(tmp_path / "release", {"train": 1, "val": 1}, [get_task("breast_2cls")], scale=0.1)
+    assert main(["train", "profile=smoke", "data=fmc", f"data.root={root}", "paradigm=single",
+                 "tasks=[breast_2cls]", f"results_dir={tmp_path / 'results'}"]) == 1
+    assert "no test split for 1 task(s) (breast_2cls)" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

@@ -14,7 +14,8 @@ interpreter, not from the reader. The layers, from the bottom up (a module may i
 4. ``model``: builds and loads models; weights are files by now;
 5. ``pretrain``: the in-house backbone, and what ``model.weights`` names resolve to;
 6. ``train``: runs, paradigms, evaluation;
-7. ``benchmarks``: measure the layers below;
+7. ``benchmarks``: measure the layers below, and ``checks`` (the paper run's rehearsal and GPU check: they drive
+   the trainer like a benchmark);
 8. ``study``: what a reproduction trains (plans, the budget ladder), training what is not finished, and judging
    every run against today's config for the analysis; the notebooks call it;
 9. ``commands``: the CLI verbs;
@@ -38,8 +39,12 @@ LAYERS: list[set[str]] = [
     {"model"},
     {"pretrain"},
     {"train"},
-    {"benchmarks"},
+<<<<<<< HEAD
+    {"benchmarks", "checks"},
     {"study"},
+=======
+    {"analysis", "benchmarks", "checks", "html_report", "readme_figures", "lab"},
+>>>>>>> 34f9ab6 (checks: a random Meta-format DINOv3 file and release-layout data for the paper rehearsal; train refuses data without test/)
     {"commands"},
     {"cli", "__main__"},
 ]

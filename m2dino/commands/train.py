@@ -20,6 +20,7 @@ HELP = "train a paradigm (single|clinical|all) for one seed; cached, resumable (
 
 def main(argv: list[str]) -> int:
     from m2dino.data.errors import DataError
+    from m2dino.data.source import require_test_split
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root
@@ -44,11 +45,13 @@ def main(argv: list[str]) -> int:
         if cfg.data.source == "synthetic":
             print(f"train: no dataset at {root} (generate it first: python -m m2dino generate)", file=sys.stderr)
         else:
-            print(f"train: data.root={root}: no such folder (it must hold the FMC_UIA release: train/, val/)",
-                  file=sys.stderr)
+            print(f"train: data.root={root}: no such folder (it must hold the FMC_UIA release's train/ and val/, and "
+                  f"a test/ you hold out)", file=sys.stderr)
         return 1
+    tasks = sorted({t for ids in units.values() for t in ids})
     try:
-        raise_if_invalid(root, sorted({t for ids in units.values() for t in ids}))
+        raise_if_invalid(root, tasks)
+        require_test_split(root, tasks)
     except DataError as e:
         print(f"train: {e}", file=sys.stderr)
         return 1
