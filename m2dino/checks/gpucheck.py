@@ -7,12 +7,12 @@ as training runs on a GPU (``train.amp``), stage by stage, most important first,
 1. ``device``: the GPU, its memory, torch and CUDA versions, bf16 support.
 2. ``step_time``: a training step of M2DINO and of a dense DINOv3 with the same active parameters, and their ratio
    (``m2dino.benchmarks.moe.overhead``, at ``train.batch_size``).
-3. ``au_loss``: the all-task (AU) model, optimiser and losses of the trainer, a few rounds of steps over one fixed
-   real batch per task (made-up data in the release's layout): the mean loss over the 27 tasks must go down.
-4. ``train_command``: ``python -m m2dino train`` of one task-specific unit on the GPU, end to end (data, weights in
-   Meta's format, training, checkpoints, final scoring): the real command path.
-5. ``memory``: peak memory of a training step of the AU model on the heaviest task (5-class segmentation) per batch
+3. ``memory``: peak memory of a training step of the AU model on the heaviest task (5-class segmentation) per batch
    size, doubling until the GPU runs out of memory, and the largest batch that fitted.
+4. ``au_loss``: the all-task (AU) model, optimiser and losses of the trainer, a few rounds of steps over one fixed
+   real batch per task (made-up data in the release's layout): the mean loss over the 27 tasks must go down.
+5. ``train_command``: ``python -m m2dino train`` of one task-specific unit on the GPU, end to end (data, weights in
+   Meta's format, training, checkpoints, final scoring): the real command path.
 6. ``ddp``: with two or more GPUs, ``torchrun --nproc_per_node=<GPUs> -m m2dino train`` of one unit (NCCL).
 
 Writes ``results/gpucheck.json`` after every stage (a stopped check keeps what it measured) and prints a summary.
@@ -241,10 +241,12 @@ def stage_train_command(ctx: dict) -> dict:
     return _command([sys.executable, "-m", "m2dino", *_train_argv(ctx, ctx["out"] / "train_command", 4)], timeout)
 
 
+def _gpus(ctx: dict) -> int:
+    return torch.cuda.device_count() if ctx["device"].type == "cuda" else 0
+
+
 def stage_ddp(ctx: dict) -> dict:
-    n = torch.cuda.device_count() if ctx["device"].type == "cuda" else 0
-    if n < 2:
-        return {"skipped": f"{n} GPU(s): DDP needs two or more"}
+    n = _gpus(ctx)
     timeout = min(ctx["budget"].left() - 5, 300)
     argv = _train_argv(ctx, ctx["out"] / "ddp", 4 * n)
     res = _command([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m",
@@ -258,15 +260,22 @@ def stage_au_loss(ctx: dict) -> dict:
 
 
 def stage_memory(ctx: dict) -> dict:
-    if ctx["device"].type != "cuda":
-        return {"skipped": "CUDA memory statistics need a GPU"}
     g = ctx["settings"]
     return memory(ctx["model_cfg"], ctx["device"], ctx["amp"], int(g.memory_start), int(g.memory_cap), ctx["budget"])
 
 
-STAGES: dict[str, tuple[Callable[[dict], dict], float]] = {  # name -> (stage, seconds it needs at least)
-    "device": (stage_device, 0), "step_time": (stage_step_time, 30), "au_loss": (stage_au_loss, 40),
-    "train_command": (stage_train_command, 60), "memory": (stage_memory, 40), "ddp": (stage_ddp, 90)}
+STAGES: dict[str, tuple[Callable[[dict], dict], float]] = {  # name -> (stage, seconds it needs at least), in order
+    "device": (stage_device, 0), "step_time": (stage_step_time, 30), "memory": (stage_memory, 40),
+    "au_loss": (stage_au_loss, 40), "train_command": (stage_train_command, 60), "ddp": (stage_ddp, 90)}
+
+
+def not_applicable(name: str, ctx: dict) -> str | None:
+    """Why a stage cannot run on this machine at all (checked before the time it needs)."""
+    if name == "memory" and ctx["device"].type != "cuda":
+        return "CUDA memory statistics need a GPU"
+    if name == "ddp" and _gpus(ctx) < 2:
+        return f"{_gpus(ctx)} GPU(s): DDP needs two or more"
+    return None
 
 
 def run_checks(cfg: DictConfig, device: torch.device, budget: Budget, out_json: Path,
@@ -292,7 +301,9 @@ def run_checks(cfg: DictConfig, device: torch.device, budget: Budget, out_json: 
                     "time_limit_s": float(g.time_limit_s), "stages": {}}
     for name in stages or list(STAGES):
         fn, need = STAGES[name]
-        if not budget.allows(need):
+        if why := not_applicable(name, ctx):
+            report["stages"][name] = {"skipped": why}
+        elif not budget.allows(need):
             report["stages"][name] = {"skipped": f"time limit: {budget.left():.0f} s left, the stage needs {need} s"}
         else:
             t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 """Check the paper profile on a GPU in a few minutes: ``python -m m2dino gpucheck`` (profile=paper unless given).
 
 On a CUDA device, at the paper shape (ViT-B/16 DINOv3, 224 px, the paper's MoE and heads), in bf16 autocast: MoE and
-dense step time and their ratio; a few AU steps whose loss must go down; ``python -m m2dino train`` of one unit on the
-GPU; peak memory per batch size and the largest batch that fits; with two or more GPUs the DDP path (torchrun, NCCL).
+dense step time and their ratio; peak memory per batch size and the largest batch that fits; a few AU steps whose loss
+must go down; ``python -m m2dino train`` of one unit on the GPU; with two or more GPUs the DDP path (torchrun, NCCL).
 Writes ``results/gpucheck.json`` after every stage and prints a summary; exits 1 when a stage failed, and refuses to run
 (exit 1) without a CUDA device. ``bench.gpucheck.time_limit_s`` (default 270 s) bounds it; see m2dino/checks/gpucheck.py.
 """
