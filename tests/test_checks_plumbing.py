@@ -58,3 +58,18 @@ def test_release_layout_passes_validation_with_the_release_variety(tmp_path: Pat
                for p in (root / "train").rglob("*.*") if "csv_files" not in p.parts}
     assert folders == {"Segmentation/Two", "Segmentation/Three", "Segmentation/Four", "Segmentation/Five",
                        "Classification", "Detection", "Regression"}
+
+
+def test_timed_runs_the_command_and_counts_its_optimiser_steps(smoke_data, tmp_path: Path) -> None:
+    """The rehearsal's timer: `python -m m2dino train` unchanged, plus when each optimiser step ended."""
+    import json
+
+    from m2dino.checks import timed
+
+    out = tmp_path / "timed.json"
+    rc = timed.main([str(out), "train", "profile=smoke", "paradigm=single", "tasks=[breast_2cls]",
+                     f"data.root={smoke_data}", f"results_dir={tmp_path}", "model.weights=null", "train.n_boot=0"])
+    info = json.loads(out.read_text())
+    run = json.loads((tmp_path / "smoke" / "single" / "breast_2cls" / "seed0" / "run.json").read_text())
+    assert rc == 0 == info["rc"] and len(info["step_ends"]) == run["steps"] > 0
+    assert info["params"] > 0 and info["peak_rss_GiB"] > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import resource
+import runpy
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,6 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     import torch
     from torch.optim.optimizer import register_optimizer_step_post_hook
-
-    from m2dino.cli import main as cli_main
 
     out, rest = Path(argv[0]), argv[1:]
     ends: list[float] = []
@@ -30,9 +29,17 @@ def main(argv: list[str]) -> int:
         if not params:
             params.append(sum(p.numel() for g in opt.param_groups for p in g["params"]))
 
-    register_optimizer_step_post_hook(hook)
+    handle = register_optimizer_step_post_hook(hook)
     t0 = time.perf_counter()
-    rc = cli_main(rest)
+    argv_before, sys.argv = sys.argv, ["m2dino", *rest]
+    try:  # exactly `python -m m2dino VERB ...` (m2dino/__main__.py), which ends in sys.exit
+        runpy.run_module("m2dino", run_name="__main__", alter_sys=True)
+        rc = 0
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        sys.argv = argv_before
+        handle.remove()
     info = {"argv": rest, "rc": rc, "seconds": round(time.perf_counter() - t0, 2), "step_ends": ends,
             "params": params[0] if params else None,
             "peak_rss_GiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
