@@ -39,12 +39,8 @@ LAYERS: list[set[str]] = [
     {"model"},
     {"pretrain"},
     {"train"},
-<<<<<<< HEAD
     {"benchmarks", "checks"},
     {"study"},
-=======
-    {"analysis", "benchmarks", "checks", "html_report", "readme_figures", "lab"},
->>>>>>> 34f9ab6 (checks: a random Meta-format DINOv3 file and release-layout data for the paper rehearsal; train refuses data without test/)
     {"commands"},
     {"cli", "__main__"},
 ]

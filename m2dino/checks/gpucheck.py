@@ -143,7 +143,7 @@ def au_loss(cfg: DictConfig, device: torch.device, amp: bool, rounds: int, batch
     """Rounds of one optimiser step per task on a fixed batch each (the trainer's model, optimiser and losses);
     the mean task loss over all tasks before the first and after each round."""
     from m2dino.model import build_model
-    from m2dino.train.optim import build_optimizer
+    from m2dino.optim import build_optimizer
 
     tasks = task_ids()
     torch.manual_seed(0)
@@ -182,7 +182,7 @@ def au_loss(cfg: DictConfig, device: torch.device, amp: bool, rounds: int, batch
 def memory(cfg: DictConfig, device: torch.device, amp: bool, start: int, cap: int, budget: Budget) -> dict:
     """Peak memory of one training step of the AU model on the heaviest task, per batch size; the largest that fits."""
     from m2dino.model import build_model
-    from m2dino.train.optim import build_optimizer
+    from m2dino.optim import build_optimizer
 
     torch.manual_seed(0)
     base = fixed_batches(cfg, [HEAVIEST], 2)[HEAVIEST]

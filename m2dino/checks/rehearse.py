@@ -31,7 +31,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from m2dino.checks.meta_weights import write_meta_checkpoint
 from m2dino.checks.release_data import write_release
-from m2dino.paths import RESULTS, REPO, run_path
+from m2dino.paths import RESULTS, REPO
+from m2dino.runs import run_path
 from m2dino.registry import task_ids
 
 PARADIGMS = (("TS", "single"), ("CG", "clinical"), ("AU", "all"))

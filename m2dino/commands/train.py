@@ -20,7 +20,7 @@ HELP = "train a paradigm (single|clinical|all) for one seed; cached, resumable (
 
 def main(argv: list[str]) -> int:
     from m2dino.data.errors import DataError
-    from m2dino.data.source import require_test_split
+    from m2dino.synth.source import require_test_split
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root

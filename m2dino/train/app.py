@@ -18,7 +18,7 @@ from m2dino.train.paradigms import run_paradigm
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> list[str]:
-    from m2dino.data.source import require_test_split
+    from m2dino.synth.source import require_test_split
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root
