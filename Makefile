@@ -10,7 +10,7 @@ OUTDIR := $(abspath results/$(PROFILE)/notebooks)
 # floors in pyproject.toml. Override TORCH_PINS= to let pip choose.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup reproduce test lab clean readme-figures
+.PHONY: setup reproduce test lab clean readme-figures rehearse
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ test: setup
 	@$(PY) -c "import sys, m2dino.lab as lab; sys.exit(lab.chromium() is None)" \
 	  || echo "make test: NO CHROMIUM FOUND (apt-get install chromium, or set M2DINO_CHROMIUM): the JupyterLab and report browser tests (tests/test_ui_*.py) will be SKIPPED"
 	M2DINO_PROFILE=smoke $(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+
+# The paper run rehearsed on CPU at full model and input size with tiny counts (m2dino/checks/rehearse.py; tens of
+# minutes on a 2-core CPU).
+rehearse: setup
+	$(PY) -m m2dino rehearse profile=paper
 
 # JupyterLab on the repository, opened at notebooks/, with the project's kernel; --allow-root when run as root.
 lab: setup

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
 
 import m2dino.commands as _commands
+from m2dino.errors import ConfigError
 
 
 def verbs() -> dict[str, str]:
@@ -44,4 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     if rest and rest[0] in ("-h", "--help"):
         print(f"python -m m2dino {verb} [overrides]\n\n{(mod.__doc__ or getattr(mod, 'HELP', '')).strip()}")
         return 0
-    return int(mod.main(rest) or 0)
+    try:
+        return int(mod.main(rest) or 0)
+    except ConfigError as e:  # a key that cannot work (m2dino.errors): its message names it; no traceback
+        print(f"m2dino {verb}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP while units train in a pool (m2dino.train.stopping)
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"m2dino {verb}: stopped by {signal.Signals(signum).name}; finished runs are kept, unfinished ones "
+              f"resume on the next run", file=sys.stderr)
+        return 128 + signum

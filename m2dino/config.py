@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 from m2dino import provenance
+from m2dino.errors import ConfigError  # re-exported: m2dino.config.ConfigError
 from m2dino.paths import CONF_DIR  # re-exported: m2dino.config.CONF_DIR
 
 PROFILE_ENV = "M2DINO_PROFILE"
@@ -23,6 +25,7 @@ def load(overrides: Sequence[str] = ()) -> DictConfig:
     ``results/<profile>/groupings/affinity.yaml``; relative paths are taken from the current directory).
     Without a ``profile=`` override, the ``M2DINO_PROFILE`` environment variable picks the profile (demo if unset).
     Safe to call repeatedly (notebooks re-run cells): it does not leave Hydra's global state initialised.
+    An option or key that does not exist raises :class:`ConfigError` naming it (``profile=nope: no such profile``).
     """
     overrides = list(overrides)
     grouping_file = _grouping_file(overrides)
@@ -31,7 +34,10 @@ def load(overrides: Sequence[str] = ()) -> DictConfig:
     if not any(o.split("=", 1)[0].lstrip("+~") == "profile" for o in overrides) and os.environ.get(PROFILE_ENV):
         overrides.append(f"profile={os.environ[PROFILE_ENV]}")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="m2dino"):
-        cfg = compose(config_name="config", overrides=overrides)
+        try:
+            cfg = compose(config_name="config", overrides=overrides)
+        except HydraException as e:
+            raise _config_error(e) from e
     OmegaConf.set_readonly(cfg, False)
     provenance.note_config(cfg)  # figures saved later record its profile and seeds
     if grouping_file:
@@ -39,6 +45,17 @@ def load(overrides: Sequence[str] = ()) -> DictConfig:
 
         cfg.grouping = OmegaConf.create(read_grouping_file(grouping_file))
     return cfg
+
+
+def _config_error(e: HydraException) -> ConfigError:
+    """Hydra's composition error as a :class:`ConfigError` that names the key, without the search path."""
+    missing = getattr(e, "missing_cfg_file", None)
+    if isinstance(e, MissingConfigException) and missing and "/" in missing:
+        group, name = missing.rsplit("/", 1)
+        source = f" (from ${PROFILE_ENV})" if group == "profile" and os.environ.get(PROFILE_ENV) == name else ""
+        options = f"; available: {', '.join(e.options)}" if e.options else ""
+        return ConfigError(f"{group}={name}{source}: no such {group} in m2dino/conf/{group}/{options}")
+    return ConfigError(str(e).split("\nConfig search path:")[0])
 
 
 def _grouping_file(overrides: Sequence[str]) -> str | None:
@@ -58,9 +75,10 @@ def _grouping_file(overrides: Sequence[str]) -> str | None:
 RESULTS_VERSION = 3
 
 
-def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None, version: int = RESULTS_VERSION) -> str:
-    """A short stable hash of the resolved config (or of some of its top-level keys) and a code ``version``, for
-    caching results."""
+def config_hash(cfg: DictConfig | dict, keys: Sequence[str] | None = None, version: int | None = None) -> str:
+    """A short stable hash of the resolved config (or of some of its top-level keys) and a code ``version`` (None:
+    :data:`RESULTS_VERSION`, read when called), for caching results."""
+    version = RESULTS_VERSION if version is None else version
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     if keys is not None:
         c = {k: c.get(k) for k in keys}

@@ -5,6 +5,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from m2dino import atomic
+from m2dino.errors import ConfigError
 from m2dino.registry import all_tasks, get_task
 
 
@@ -100,7 +102,7 @@ def write_grouping(groups: Mapping[str, Sequence[str]], path: str | Path, name: 
     for g, ids in groups.items():
         key = str(g) if re.fullmatch(r"[A-Za-z_][\w.-]*", str(g)) else json.dumps(str(g))  # JSON strings are YAML
         lines.append(f"  {key}: [{', '.join(map(str, ids))}]")
-    path.write_text("\n".join(lines) + "\n")
+    atomic.write_text(path, "\n".join(lines) + "\n")  # runs are trained on it: whole or not at all
     read_grouping_file(path)
     return path
 
@@ -112,10 +114,14 @@ def paradigm_units(cfg) -> dict[str, list[str]]:
     units = resolve_groups(grouping)
     if cfg.get("unit"):
         if cfg.unit not in units:
-            raise KeyError(f"unit {cfg.unit!r} is not a unit of paradigm {cfg.paradigm.name!r}: {sorted(units)}")
+            raise ConfigError(f"unit={cfg.unit}: not a unit of paradigm {cfg.paradigm.name!r}; its units: "
+                              f"{', '.join(sorted(units))}")
         units = {cfg.unit: units[cfg.unit]}
     if cfg.get("tasks"):
-        keep = {get_task(t).id for t in cfg.tasks}
+        try:
+            keep = {get_task(t).id for t in cfg.tasks}
+        except KeyError as e:
+            raise ConfigError(f"tasks={list(cfg.tasks)}: {e.args[0]}") from None
         units = {u: [t for t in ids if t in keep] for u, ids in units.items()}
         units = {u: ids for u, ids in units.items() if ids}
     return units

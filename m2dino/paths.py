@@ -1,8 +1,9 @@
 """Absolute paths of the companion, so notebooks and the CLI work from any working directory."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from m2dino.errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
@@ -28,35 +29,18 @@ def figures_dir(cfg) -> Path:
 
 
 def data_root(cfg) -> Path:
-    """The dataset folder: ``cfg.data.root`` if set, else ``<repo>/data/synthetic/<profile>``."""
+    """The dataset folder: ``cfg.data.root`` if set, else ``<repo>/data/synthetic/<profile>`` for synthetic data.
+
+    Real data (``data=fmc``, the paper profile) is never generated, so its ``data.root`` must be given: raises
+    :class:`m2dino.errors.ConfigError` naming the key otherwise.
+    """
     if cfg.data.get("root"):
         return Path(cfg.data.root).expanduser().resolve()
+    if cfg.data.source != "synthetic":
+        raise ConfigError(
+            f"data.root is not set: profile {cfg.profile.name!r} reads real data (data.source={cfg.data.source}), "
+            f"which m2dino never generates or downloads. Point data.root at your copy of the FMC_UIA release, the "
+            f"folder holding train/, val/ and a test/ you hold out (e.g. data.root=/data/FMC_UIA), or at your own data "
+            f"in that layout "
+            f"(docs/challenge-layout.md); check it first with python -m m2dino validate data.root=...")
     return DATA / "synthetic" / cfg.profile.name
-
-
-PARADIGMS = ("single", "clinical", "all")  # TS, CG, AU: the paradigm level of a run folder
-MAIN = "main"  # the experiment that has no folder level of its own
-_SEED = re.compile(r"^seed(\d+)$")
-
-
-def experiment_dir(profile_root: Path, experiment: str = MAIN) -> Path:
-    """``<profile_root>/[<experiment>/]``: the main study has no folder level of its own."""
-    return Path(profile_root) if not experiment or experiment == MAIN else Path(profile_root) / experiment
-
-
-def run_path(profile_root: Path, paradigm: str, unit: str, seed: int, experiment: str = MAIN) -> Path:
-    """The run folder ``<profile_root>/[<experiment>/]<paradigm>/<unit>/seed<k>`` (docs/run-folder.md).
-
-    The one place that spells the layout out; :func:`parse_run_path` reads it back.
-    """
-    return experiment_dir(profile_root, experiment) / paradigm / unit / f"seed{int(seed)}"
-
-
-def parse_run_path(run_dir: Path, profile_root: Path) -> dict:
-    """Experiment, paradigm, unit and seed of a run folder below ``profile_root`` (the inverse of :func:`run_path`)."""
-    parts = Path(run_dir).relative_to(profile_root).parts
-    m = _SEED.match(parts[-1]) if parts else None
-    if len(parts) < 3 or m is None or parts[-3] not in PARADIGMS:
-        raise ValueError(f"{run_dir}: not a run folder <profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/")
-    return {"experiment": "/".join(parts[:-3]) or MAIN, "paradigm": parts[-3], "unit": parts[-2],
-            "seed": int(m.group(1))}

@@ -4,8 +4,9 @@ Every figure saved by :func:`m2dino.plotting.save_figure` carries, in its PNG te
 the key ``m2dino:provenance`` (PDF: its Subject,
 prefixed by that key), a JSON record: the notebook and the command that made it, the profile, its seeds and
 the data seed (from the last config composed by :func:`m2dino.config.load` in this process), the runs this process
-had read when the figure was saved (run folder relative to the results folder, with the run hash from its ``DONE``
-file), and the code's git commit with a dirty flag. Nothing in it is a time, so the same inputs give the same bytes.
+had read when the figure was saved (run folder relative to the results folder, with the run hash it was read under,
+from ``m2dino.runs``), and the code's git commit with a dirty flag. Nothing in it is a time, so the same inputs give
+the same bytes.
 ``python -m m2dino provenance figures/demo/<name>.png`` prints it.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ NOTEBOOK_ENV = "M2DINO_NOTEBOOK"  # set by `make reproduce` to the notebook pape
 COMMAND_ENV = "M2DINO_COMMAND"  # set by `make reproduce` to the make command line
 
 _config: dict[str, Any] = {}
-_runs: set[Path] = set()
+_runs: dict[Path, str | None] = {}
 
 
 def note_config(cfg: Any) -> None:
@@ -38,9 +39,10 @@ def note_config(cfg: Any) -> None:
         _config.clear()
 
 
-def note_run(run_dir: Path | str) -> None:
-    """Remember that this process read results from ``run_dir`` (called by the readers of run folders)."""
-    _runs.add(Path(run_dir).resolve())
+def note_run(run_dir: Path | str, run_hash: str | None = None) -> None:
+    """Remember that this process read results from ``run_dir``, finished under ``run_hash`` (None: unfinished);
+    called by the readers of run folders (``m2dino.runs``)."""
+    _runs[Path(run_dir).resolve()] = run_hash
 
 
 def forget() -> None:
@@ -56,11 +58,6 @@ def _rel(path: Path) -> str:
         except ValueError:
             continue
     return path.as_posix()
-
-
-def _run_hash(run_dir: Path) -> str | None:
-    done = run_dir / "DONE"
-    return done.read_text().strip() or None if done.is_file() else None
 
 
 def git_state() -> dict[str, Any]:
@@ -95,7 +92,7 @@ def _origin() -> tuple[str, str]:
 def record() -> dict[str, Any]:
     """The provenance of a figure saved now (see the module docstring); sorted and time-free."""
     notebook, command = _origin()
-    runs = [{"run": _rel(d), "hash": _run_hash(d)} for d in sorted(_runs)]
+    runs = [{"run": _rel(d), "hash": _runs[d]} for d in sorted(_runs)]
     return {"notebook": notebook, "command": command, **_config, "runs": runs, **git_state()}
 
 

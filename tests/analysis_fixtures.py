@@ -4,6 +4,8 @@ Nothing here is a result: values are chosen by the tests so that the expected ta
 """
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -11,9 +13,12 @@ import zlib
 
 import numpy as np
 import pandas as pd
+import yaml
+from omegaconf import OmegaConf
 
 from m2dino.grouping import load_grouping, resolve_groups
-from m2dino.paths import run_path
+from m2dino import runs
+from m2dino.runs import run_path
 from m2dino.registry import all_tasks, get_task
 
 GROUPS = resolve_groups(load_grouping("clinical"))
@@ -42,9 +47,10 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
             triv = primary_from_per_image(task, per_image_trivial[task])
         rows.append({**rows[-2], "paradigm": "trivial", "value": triv})
     pd.DataFrame(rows).to_csv(d / "metrics.csv", index=False)
-    (d / "DONE").write_text("fixture\n")
-    (d / "config.yaml").write_text(f"experiment: {experiment}\nseed: {seed}\ndata:\n  source: {source}\n"
-                                   f"profile:\n  name: {profile}\n")
+    config = planned_config(profile, d.relative_to(profile_root)) or {
+        "experiment": experiment, "seed": seed, "profile": {"name": profile}, "data": {}}
+    config["data"]["source"] = source
+    (d / runs.CONFIG).write_text(yaml.safe_dump(config))
     if per_image:
         pd.concat([df.assign(task=k) for k, df in per_image.items()], ignore_index=True).to_csv(
             d / "per_image.csv", index=False)
@@ -54,7 +60,31 @@ def write_run(profile_root: Path, paradigm: str, unit: str, seed: int, values: d
     if routing is not None:
         import json
         (d / "routing.json").write_text(json.dumps(routing))
+    runs.mark_done(d, config)  # finished under the config written (the plan's, where the plan has this run)
     return d
+
+
+@functools.cache
+def _planned(profile: str) -> dict[Path, dict]:
+    from m2dino.study.plans import profile_plans
+    from m2dino.study.schedule import planned
+
+    if profile not in ("smoke", "demo", "paper"):
+        return {}
+    out = {}
+    for p in planned(profile, profile_plans(profile, ["results_dir=/fixture"]), ["results_dir=/fixture"]):
+        base = OmegaConf.to_container(p.cfg, resolve=True)
+        for u, d in p.paths().items():
+            out[d.relative_to(Path("/fixture") / profile)] = {**base, "unit": u, "tasks": p.units[u]}
+    return out
+
+
+def planned_config(profile: str, rel: Path) -> dict | None:
+    """The resolved run config the profile's plans ask of the run folder ``rel`` (below ``results/<profile>``), so
+    that a fabricated run counts as finished under today's config (``m2dino.study.current``); None
+    when no plan has that folder (it is then judged by its own config)."""
+    c = _planned(profile).get(Path(rel))
+    return copy.deepcopy(c) if c is not None else None
 
 
 def fabricate(profile_root: Path, value: Callable[[str, str, int], float], seeds: Iterable[int] = (0,),

@@ -25,7 +25,7 @@ def _changes(seed=0):
 def test_advisor_refuses_without_results():
     with pytest.raises(AdvisorError, match="no measured changes"):
         advise(pd.DataFrame(columns=["experiment", "paradigm", "task", "type", "n_train", "change"]),
-               [Query("x", "segmentation", 100.0, False)])
+               [Query("x", "segmentation", 100.0, False)], n_boot=10)
 
 
 def test_advisor_recommends_from_the_fitted_effects():

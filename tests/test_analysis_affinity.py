@@ -43,7 +43,9 @@ def test_data_groups_recover_a_planted_grouping_and_round_trip_as_a_grouping_con
     cfg = load(["profile=smoke", "paradigm=clinical", f"grouping={path}"])
     assert cfg.grouping.name == "affinity" and paradigm_units(cfg) == groups
     # the run plan trains them in an experiment named by the groups' content
-    (plan,) = A.groups_plan(path, groups)
+    from m2dino.study.plans import groups_plan
+
+    (plan,) = groups_plan(path, groups)
     assert plan[0] == f"experiment=affinity_groups/{A.groups_hash(groups)}" and plan[-1] == f"grouping={path}"
 
 

@@ -7,7 +7,7 @@ from analysis_fixtures import write_run
 
 from m2dino.analysis.delta_s import (PooledEvidenceError, TwoStage, aggregate, bootstrap_p, holm, task_table,
                                      two_stage)
-from m2dino.analysis.headroom import headroom_score
+from m2dino.metrics.headroom import headroom_score
 from m2dino.analysis.tidy import tidy_results
 from m2dino.analysis.verdicts import PROTOCOL, VERDICTS, claim_verdict, verdict, verdict_table
 from m2dino.metrics import primary_from_per_image

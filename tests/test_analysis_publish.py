@@ -3,6 +3,7 @@ one part, a part written alone gives the same bytes as the whole report, and not
 import json
 import shutil
 
+import pandas as pd
 import pytest
 from analysis_fixtures import fabricate_everything
 
@@ -74,3 +75,51 @@ def test_paradigm_tables_sit_beside_the_trivial_predictor(tmp_path):
         assert list(table.columns) == TABLE_COLUMNS and len(table) == 27, name
         assert (tmp_path / "smoke" / "tables" / f"{name}.csv").is_file()
     assert written["single"]["beats_trivial"].any()  # the fabricated models are better than image-blind guesses
+
+
+def test_a_part_is_built_once_and_rebuilt_when_its_runs_change(tmp_path, monkeypatch):
+    """Notebooks 06-09 all show the study part: the first call builds it, the others read it, until a run changes."""
+    import m2dino.analysis.publish as publish
+    from analysis_fixtures import default_value, fabricate, write_run
+
+    fabricate(tmp_path / "smoke", default_value, tasks=SMALL)
+    cfg = load(["profile=smoke", f"results_dir={tmp_path}"])
+    first = write_report(cfg, ["study"], n_boot=0)
+    calls = []
+    real = publish.study_tables
+    monkeypatch.setattr(publish, "study_tables", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = write_report(cfg, ["study"], n_boot=0)
+    assert calls == [] and set(again) == set(first)  # read back, not rebuilt
+    pd.testing.assert_frame_equal(again["delta_m"], first["delta_m"].round(6), check_dtype=False)
+    write_report(cfg, ["study"], n_boot=0, new_task_types=["detection"])  # not an option of this part: still read
+    assert calls == []
+    write_run(tmp_path / "smoke", "single", "FUGC", 7, {"FUGC": 12.0})  # a new finished run: rebuilt
+    write_report(cfg, ["study"], n_boot=0)
+    assert calls == [1]
+
+
+def test_paradigm_tables_and_beats_trivial_csv_agree(tmp_path):
+    """The paradigm tables (notebooks 03-05) take "beats the trivial predictor" from beats_trivial.csv's own
+    computation, with the same resamples, so the two cannot disagree."""
+    from analysis_fixtures import fabricate, scored_per_image
+
+    from m2dino.analysis.delta_s import beats_table
+    from m2dino.analysis.paradigm_results import result_table
+    from m2dino.analysis.tidy import tidy_results
+    from m2dino.metrics import primary_from_per_image
+
+    def tab(p, t, s):
+        return scored_per_image(t, 0.3, s)
+
+    root = tmp_path / "smoke"
+    fabricate(root, lambda p, t, s: primary_from_per_image(t, tab(p, t, s)), seeds=(0, 1), tasks=SMALL,
+              paradigms=("single",), per_image=tab)
+    tidy = tidy_results(root)
+    ts = result_table(tidy, "single", n_boot=30).set_index(["task", "seed"]).sort_index()
+    beats = beats_table(tidy, "main", "single", n_boot=30).set_index(["task", "seed"]).sort_index()
+    pd.testing.assert_series_equal(ts["beats_trivial"], beats["beats"], check_names=False)
+    pd.testing.assert_series_equal(ts["diff_low"], beats["diff_low"], check_names=False)
+    assert len(ts) == 2 * len(SMALL)
+
+
+SMALL = ["breast_lesion", "breast_2cls", "thyroid_nodule_det", "FUGC", "lung"]  # one of each type, two groups

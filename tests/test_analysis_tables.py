@@ -7,7 +7,8 @@ from analysis_fixtures import fabricate, write_run
 from m2dino.analysis.change import RunSet, aggregate, relative_change, task_changes
 from m2dino.analysis.delta_m import delta_m
 from m2dino.analysis.tidy import NoResultsError, primary_table, provenance, tidy_results
-from m2dino.paths import parse_run_path as parse_run_dir
+from m2dino import runs
+from m2dino.runs import parse_run_path as parse_run_dir
 from m2dino.analysis.transfer import classify, count_negative
 
 
@@ -53,7 +54,7 @@ def test_tidy_names_file_and_row_on_inconsistent_metrics(tmp_path):
     df.to_csv(d / "metrics.csv", index=False)
     with pytest.raises(ValueError, match=r"metrics.csv, row 3: seed"):
         tidy_results(root)
-    (d / "DONE").unlink()  # an unfinished run is not read at all
+    (d / runs.DONE).unlink()  # an unfinished run is not read at all
     with pytest.raises(NoResultsError):
         tidy_results(root)
 
@@ -118,7 +119,7 @@ def test_negative_transfer_needs_an_interval_below_zero():
 
 
 def test_run_path_and_parse_run_path_are_inverse(tmp_path):
-    from m2dino.paths import run_path
+    from m2dino.runs import run_path
 
     for exp in ("main", "data_scale/frac0.25", "ablation_dense"):
         d = run_path(tmp_path, "clinical", "breast", 3, exp)

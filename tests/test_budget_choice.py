@@ -1,4 +1,4 @@
-"""Settings chosen on val (m2dino/analysis/budget.py): the table and the rule, on hand-made run folders."""
+"""Settings chosen on val (m2dino/study/budget.py): the table and the rule, on hand-made run folders."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from m2dino.analysis.budget import choose, experiment_name, val_table
+from m2dino.study.budget import choose, experiment_name, val_table
 
 
 def _run(root: Path, value: float, paradigm: str, unit: str, tasks: list[str], s: float, seconds: float) -> Path:

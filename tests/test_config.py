@@ -1,7 +1,7 @@
 import pytest
 from omegaconf import OmegaConf
 
-from m2dino.config import CONF_DIR, config_hash, load
+from m2dino.config import CONF_DIR, ConfigError, config_hash, load
 from m2dino.grouping import paradigm_units, resolve_groups
 
 
@@ -61,7 +61,7 @@ def test_paradigm_units(paradigm, n_units):
 def test_unit_and_task_restriction():
     cfg = load(["paradigm=clinical", "unit=breast", "tasks=[breast_lesion,breast_2cls]"])
     assert paradigm_units(cfg) == {"breast": ["breast_lesion", "breast_2cls"]}
-    with pytest.raises(KeyError, match="not a unit"):
+    with pytest.raises(ConfigError, match="unit=nowhere: not a unit"):
         paradigm_units(load(["paradigm=clinical", "unit=nowhere"]))
 
 

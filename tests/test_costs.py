@@ -7,17 +7,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
-from m2dino.analysis.costs import cost_table, notebook_times, run_costs, unit_floor
+from m2dino.analysis.costs import cost_table, notebook_times, projected_wall, run_costs, unit_floor
 from m2dino.commands import costs as costs_cmd
-from m2dino.paths import run_path
+from m2dino import runs
+from m2dino.runs import run_path
 
 
 def _run(root: Path, paradigm: str, unit: str, seed: int, steps: int, train: float, total: float,
          experiment: str = "main") -> Path:
     d = run_path(root, paradigm, unit, seed, experiment)
     d.mkdir(parents=True)
-    (d / "run.json").write_text(json.dumps({"steps": steps, "train_seconds": train, "total_seconds": total}))
+    rc = OmegaConf.create({"profile": {"name": root.name}, "unit": unit, "seed": seed})
+    (d / runs.CONFIG).write_text(OmegaConf.to_yaml(rc))
+    runs.mark_done(d, rc, {"steps": steps, "train_seconds": train, "total_seconds": total})
     return d
 
 
@@ -66,6 +70,17 @@ def test_unit_floor_divides_the_work_by_the_workers(profile_root: Path) -> None:
         unit_floor(runs, 0)
 
 
+def test_projected_wall_time_is_the_work_spread_over_the_cores_or_the_longest_unit(profile_root: Path) -> None:
+    runs = run_costs(profile_root)
+    assert projected_wall(runs, 4) == pytest.approx(32.0)  # the longest unit (AU, 32 s) > 62 s / 4
+    many = pd.concat([runs] * 10, ignore_index=True)  # 620 unit seconds, the longest still 32 s
+    assert [projected_wall(many, c) for c in (4, 8, 16)] == pytest.approx([155.0, 77.5, 38.75])
+    assert projected_wall(many.assign(threads=2), 8) == pytest.approx(155.0)  # 2-thread units: 4 side by side
+    assert projected_wall(runs.iloc[:0], 4) == 0.0
+    with pytest.raises(ValueError, match="cannot run"):
+        projected_wall(runs.assign(threads=8), 4)
+
+
 def test_a_broken_timing_record_is_named(profile_root: Path) -> None:
     bad = _run(profile_root, "clinical", "breast", 0, 1, 1.0, 1.0) / "run.json"
     bad.write_text('{"steps": 3}')
@@ -93,6 +108,8 @@ def test_costs_command_writes_both_tables(profile_root: Path, capsys) -> None:
     assert costs_cmd.main(["profile=demo", f"results_dir={profile_root.parent}", "runtime.unit_workers=2"]) == 0
     out = capsys.readouterr().out
     assert "less than 31 s" in out and "03_single_task.ipynb" in out
+    # 62 unit seconds over 4 cores would be 15.5 s, but the longest unit takes 32 s: that is the floor at any size
+    assert "4 cores 0.5 min, 8 cores 0.5 min, 16 cores 0.5 min" in out
     units = pd.read_csv(profile_root / "costs" / "units.csv")
     assert units["total_seconds"].sum() == pytest.approx(62.0)
     assert len(pd.read_csv(profile_root / "costs" / "notebooks.csv")) == 1

@@ -3,16 +3,23 @@
 Every ``import`` in every module counts, including those inside functions: a lazy import hides a dependency from the
 interpreter, not from the reader. The layers, from the bottom up (a module may import its own layer and those below):
 
-0. foundation: ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview``, ``progress``,
-   ``provenance``, ``threads``, ``optim`` (the package's root too);
-1. data in and scores out: ``data``, ``synth``, ``metrics`` (they do not know about models);
-2. ``model``: builds and loads models; weights are files by now;
-3. ``pretrain``: the in-house backbone, and what ``model.weights`` names resolve to;
-4. ``train``: runs, paradigms, evaluation;
-5. ``analysis`` (reads finished runs; starts the trainer only for missing ones), ``benchmarks``, and the companion
-   steps that read analysis outputs: ``html_report``, ``readme_figures``, ``lab``;
-6. ``commands``: the CLI verbs;
-7. ``cli`` and ``__main__``: the dispatcher.
+0. foundation: ``errors`` (the configuration error, which ``paths`` raises), ``paths``, ``config``, ``registry``, ``grouping``, ``plotting``, ``overview``, ``progress``,
+   ``provenance``, ``threads``, ``optim``, ``atomic`` (files written whole) and ``runs`` (the run folder: its path,
+   its state, reading and writing it), and the package's root;
+1. data in and scores out: ``data`` (reads datasets), ``metrics`` (they do not know about models);
+2. ``synth``: the generator of the synthetic benchmark, which writes datasets in the layout ``data`` reads (and
+   ``synth.source``, which generates a config's data when it is missing);
+3. reading results: ``analysis`` (reads finished runs through ``runs``; knows nothing of models or training), and
+   the companion steps that read its outputs: ``html_report``, ``readme_figures``, ``lab``;
+4. ``model``: builds and loads models; weights are files by now;
+5. ``pretrain``: the in-house backbone, and what ``model.weights`` names resolve to;
+6. ``train``: runs, paradigms, evaluation;
+7. ``benchmarks``: measure the layers below, and ``checks`` (the paper run's rehearsal and GPU check: they drive
+   the trainer like a benchmark);
+8. ``study``: what a reproduction trains (plans, the budget ladder), training what is not finished, and judging
+   every run against today's config for the analysis; the notebooks call it;
+9. ``commands``: the CLI verbs;
+10. ``cli`` and ``__main__``: the dispatcher.
 """
 from __future__ import annotations
 
@@ -24,12 +31,16 @@ import pytest
 from m2dino.paths import PACKAGE
 
 LAYERS: list[set[str]] = [
-    {"", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads", "optim"},
-    {"data", "synth", "metrics"},
+    {"", "errors", "paths", "config", "registry", "grouping", "plotting", "overview", "progress", "provenance", "threads",
+     "optim", "atomic", "runs"},
+    {"data", "metrics"},
+    {"synth"},
+    {"analysis", "html_report", "readme_figures", "lab"},
     {"model"},
     {"pretrain"},
     {"train"},
-    {"analysis", "benchmarks", "html_report", "readme_figures", "lab"},
+    {"benchmarks", "checks"},
+    {"study"},
     {"commands"},
     {"cli", "__main__"},
 ]
@@ -98,8 +109,12 @@ def cycles(g: dict[str, set[str]]) -> list[frozenset[str]]:
     return sorted(comps, key=sorted)
 
 
+def _top(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
 def layer_of(module: str) -> int:
-    top = module.split(".")[1] if "." in module else ""
+    top = _top(module)
     for i, names in enumerate(LAYERS):
         if top in names:
             return i
@@ -121,6 +136,21 @@ def test_no_upward_import() -> None:
 def test_no_import_cycle() -> None:
     new = [sorted(c) for c in cycles(import_graph()) if c not in KNOWN_CYCLES]
     assert not new, f"import cycles: {new}"
+
+
+def test_no_cycle_between_packages() -> None:
+    """Drawn at the level of the top-level parts (``data``, ``synth``, ...), the imports have no circle either."""
+    top = {}
+    for a, bs in import_graph().items():
+        top.setdefault(_top(a), set()).update(_top(b) for b in bs if _top(b) != _top(a))
+    assert not cycles(top), f"package cycles: {[sorted(c) for c in cycles(top)]}"
+
+
+def test_the_analysis_imports_nothing_from_training() -> None:
+    """The analysis only reads finished runs: no import of ``m2dino.train`` (nor of the model or the backbone)."""
+    bad = sorted(f"{a} imports {b}" for a, b in _edges(import_graph())
+                 if _top(a) == "analysis" and _top(b) in ("train", "model", "pretrain", "study"))
+    assert not bad, bad
 
 
 def test_the_walker_sees_cycles_and_upward_imports(tmp_path, monkeypatch) -> None:

@@ -1,11 +1,11 @@
-"""Per-image tables, bootstrap intervals, paired changes and the [0, 1] normalisation."""
+"""Per-image tables, bootstrap intervals and paired changes."""
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from m2dino.metrics import (bootstrap_ci, mean_image_size, normalised_primary, paired_bootstrap_change,
-                            primary_from_per_image, primary_resampled, score_task)
+from m2dino.metrics import (bootstrap_ci, paired_bootstrap_change, primary_from_per_image, primary_resampled,
+                            score_task)
 from m2dino.metrics.bootstrap import draw_counts
 from m2dino.registry import get_task
 
@@ -111,15 +111,3 @@ def test_score_task_refuses_inconsistent_inputs():
         score_task("FUGC", [], [])
     with pytest.raises(KeyError, match="unknown task"):
         score_task("nope", [1], [1])
-
-
-def test_normalised_primary():
-    assert normalised_primary("lung", 0.7) == 0.7
-    assert normalised_primary("organ_cls", 1.0000001) == 1.0
-    assert normalised_primary("FUGC", 5.0, image_size=(30, 40)) == pytest.approx(0.9)  # 1 - 5/50
-    assert normalised_primary("FUGC", 80.0, image_size=(30, 40)) == 0.0
-    assert np.isnan(normalised_primary("organ_cls", float("nan")))
-    with pytest.raises(ValueError, match="image size"):
-        normalised_primary("FUGC", 5.0)
-    _, df = score_task("FUGC", [np.zeros((2, 2))] * 2, [np.ones((2, 2))] * 2, orig_sizes=[(30, 40), (50, 60)])
-    assert mean_image_size(df) == (40.0, 50.0)

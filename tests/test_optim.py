@@ -6,9 +6,8 @@ import torch
 
 from m2dino.config import load
 from m2dino.model import build_model
-from m2dino.optim import warmup_cosine
-from m2dino.pretrain.loop import _optimizer, build_objective, create_backbone
-from m2dino.train.optim import build_optimizer
+from m2dino.optim import build_optimizer, warmup_cosine
+from m2dino.pretrain.loop import build_objective, create_backbone
 
 
 def _decayed(opt: torch.optim.Optimizer) -> set[int]:
@@ -26,7 +25,7 @@ def test_pretraining_and_fine_tuning_decay_the_same_backbone_parameters():
     cfg = load(["profile=smoke", "model.weights=null"])
     torch.manual_seed(0)
     objective = build_objective(cfg, create_backbone(cfg))
-    pre = _optimizer(objective.trainable(), cfg)
+    pre = build_optimizer(objective.trainable(), cfg.pretrain)
     named = dict(objective.trainable().named_parameters())
     tokens = [n for n in named if n.endswith("_token")]
     assert tokens, "the backbone has class/register/mask tokens"

@@ -27,11 +27,10 @@ def _fig():
 def test_figure_carries_config_runs_and_commit(tmp_path, monkeypatch, clean_provenance):
     run = tmp_path / "results" / "smoke" / "single" / "breast_lesion" / "seed0"
     run.mkdir(parents=True)
-    (run / "DONE").write_text("abc123def456\n")
     monkeypatch.setenv(provenance.NOTEBOOK_ENV, "/x/notebooks/06_task_aggregation.ipynb")
     monkeypatch.setenv(provenance.COMMAND_ENV, "make reproduce PROFILE=smoke")
     cfg = load(["profile=smoke"])
-    provenance.note_run(run)
+    provenance.note_run(run, "abc123def456")  # as m2dino.runs' readers do, with the hash the run was read under
     fig = _fig()
     png, pdf = save_figure(fig, tmp_path / "a", "f")
     again = save_figure(fig, tmp_path / "b", "f")

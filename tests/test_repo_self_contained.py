@@ -18,7 +18,9 @@ OUTSIDE = re.compile(
     + r"|\b" + _SHARED + r"/(paper|style|data-layout)\.md"       # its reference documents
     + r"|(^|[\s`'\"(\[./])" + "no" + r"tes/\S"                   # a notes/ path
 )
-DOCS = ("data-contract.md", "run-folder.md", "challenge-layout.md", "study.md")
+DOCS = ("data-contract.md", "run-folder.md", "challenge-layout.md", "study.md", "architecture.md", "benchmarks.md",
+        "decisions.md", "method.md")
+README_MAX_LINES = 250  # what a newcomer reads first: the history lives in docs/benchmarks.md and docs/decisions.md
 
 
 def _tracked() -> list[str]:
@@ -55,3 +57,19 @@ def test_no_tracked_file_points_outside_the_repository() -> None:
 def test_contract_docs_exist(name: str) -> None:
     text = (REPO / "docs" / name).read_text(encoding="utf-8")
     assert text.startswith("# ") and len(text) > 500
+
+
+def test_the_readme_is_short_and_every_path_it_names_exists() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= README_MAX_LINES, f"README.md: {len(text.splitlines())} lines"
+    assert "docs/architecture.md" in text
+    missing = []
+    for ref in re.findall(r"`((?:m2dino|docs|tests|notebooks|data)/[^`\s]*)`", text):
+        head, brace, tail = ref.partition("{")
+        names = [head + n + tail.partition("}")[2] for n in tail.partition("}")[0].split(",")] if brace else [ref]
+        for name in names:
+            if "<" in name or "*" in name:
+                continue
+            if not (REPO / name.rstrip("/")).exists():
+                missing.append(name)
+    assert not missing, f"README.md names paths that do not exist: {missing}"

@@ -12,7 +12,8 @@ from torch import nn
 from m2dino.config import load
 from m2dino.train import affinity
 from m2dino.train.affinity import shared_parameters, task_affinity
-from m2dino.train.run import run_hash, run_unit
+from m2dino.runs import run_hash
+from m2dino.train.run import run_unit
 from train_standins import TASKS, TinyModel, tiny_data, tiny_model
 
 
@@ -138,7 +139,7 @@ def test_affinity_off_costs_nothing(tmp_path, monkeypatch):
     n_test_batches = len(TASKS)
     assert models[0].calls == steps + n_val_batches + n_test_batches
     # a profile or experiment that switches it off, or a paradigm it does not cover, keeps the old run hash
-    from m2dino.train.run import run_config
+    from m2dino.runs import run_config
 
     plain = run_hash(run_config(cfg, "all", TASKS))
     ts = _cfg(tmp_path, "paradigm=single", on=True)

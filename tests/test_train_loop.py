@@ -10,7 +10,7 @@ import torch
 from m2dino.config import load
 from m2dino.train import checkpoint
 from m2dino.train.loop import NonFiniteLossError, fit
-from m2dino.train.optim import build_optimizer, build_scheduler, param_groups
+from m2dino.optim import build_optimizer, build_scheduler, param_groups
 from torch.utils.data import Dataset
 
 from m2dino.data.build import build_loader

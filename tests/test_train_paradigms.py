@@ -36,7 +36,7 @@ def test_run_paradigms_equal_exposure_and_tables(tmp_path):
         paths = run_paradigm(cfg, progress=False, make_model=tiny_model, make_data=tiny_data)
         assert len(paths) == (4 if paradigm == "single" else 3)  # clinical: breast (2 tasks), thyroid, obstetrics
         logs[paradigm] = collect_logs(paths)
-        tables[paradigm] = result_table(collect_metrics(tmp_path / "smoke" / paradigm), paradigm)
+        tables[paradigm] = result_table(collect_metrics(tmp_path / "smoke" / paradigm), paradigm, n_boot=100)
     # every task saw each of its 12 training images once: 3 batches of 4, in both paradigms
     for paradigm, log in logs.items():
         assert log.groupby("task").size().to_dict() == {t: 3 for t in TASKS}, paradigm

@@ -6,8 +6,10 @@ import json
 import pandas as pd
 import pytest
 
+from m2dino import runs
 from m2dino.config import load
-from m2dino.train.run import METRIC_COLUMNS, run_dir, run_unit
+from m2dino.runs import METRIC_COLUMNS, run_dir
+from m2dino.train.run import run_unit
 from train_standins import TASKS, tiny_data, tiny_model
 
 
@@ -25,7 +27,7 @@ def test_run_folder_holds_everything(tmp_path):
     path = _run(cfg)
     assert path == tmp_path / "smoke" / "ablation_dense" / "all" / "all" / "seed0"
     for f in ("config.yaml", "train_log.csv", "val_log.csv", "last.pt", "best.pt", "metrics.csv", "per_image.csv",
-              "per_image_trivial.csv", "routing.json", "run.json", "DONE"):
+              "per_image_trivial.csv", "routing.json", "run.json", runs.DONE):
         assert (path / f).is_file(), f
     m = pd.read_csv(path / "metrics.csv")
     assert list(m.columns) == METRIC_COLUMNS
@@ -43,9 +45,9 @@ def test_resumed_run_ends_with_the_same_metrics(tmp_path):
     full = _run(_cfg(tmp_path / "a"))
     cfg = _cfg(tmp_path / "b")
     part = _run(cfg, stop_after_epoch=1)  # "killed" after the first epoch
-    assert not (part / "DONE").exists() and (part / "last.pt").exists()
+    assert runs.state(part) == runs.PARTIAL and (part / "last.pt").exists()
     resumed = _run(cfg)
-    assert (resumed / "DONE").exists()
+    assert runs.state(resumed) == runs.FINISHED
     pd.testing.assert_frame_equal(pd.read_csv(full / "metrics.csv"), pd.read_csv(resumed / "metrics.csv"))
     pd.testing.assert_frame_equal(pd.read_csv(full / "train_log.csv"), pd.read_csv(resumed / "train_log.csv"))
 
@@ -66,7 +68,7 @@ def test_finished_run_is_cached_and_a_changed_config_reruns(tmp_path):
     changed = _cfg(tmp_path, "train.lr=1e-3")
     with pytest.raises(AssertionError, match="must not build"):
         run_unit(changed, "all", TASKS, progress=False, make_model=boom, make_data=tiny_data)
-    assert not (path / "DONE").exists()  # the stale result is not passed off as the new config's
+    assert runs.state(path) == runs.PARTIAL  # the stale result is not passed off as the new config's
 
 
 def test_a_subset_of_a_unit_never_replaces_the_finished_full_unit(tmp_path):
@@ -74,7 +76,7 @@ def test_a_subset_of_a_unit_never_replaces_the_finished_full_unit(tmp_path):
     path = _run(cfg)
     with pytest.raises(FileExistsError, match="would replace it"):
         run_unit(cfg, "all", TASKS[:1], progress=False, make_model=tiny_model, make_data=tiny_data)
-    assert (path / "DONE").exists()
+    assert runs.state(path) == runs.FINISHED
 
 
 def test_run_dir_main_experiment_has_no_extra_level(tmp_path):
@@ -85,7 +87,7 @@ def test_run_dir_main_experiment_has_no_extra_level(tmp_path):
 
 
 def test_run_hash_ignores_keys_that_cannot_change_results():
-    from m2dino.train.run import run_config, run_hash
+    from m2dino.runs import run_config, run_hash
 
     def h(*extra):
         return run_hash(run_config(load(["profile=smoke", *extra]), "all", ["lung"]))

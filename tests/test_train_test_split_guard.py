@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+from m2dino import runs
 from m2dino.config import load
 
 TASKS = ["breast_lesion", "thyroid_nodule_det", "FUGC", "breast_2cls"]
@@ -79,7 +80,7 @@ def test_only_final_scoring_reads_the_test_split(smoke_data: Path, tmp_path: Pat
     over = ["profile=smoke", "paradigm=all", f"data.root={smoke_data}", f"results_dir={tmp_path}", "train.n_boot=0",
             "train.epochs=2", "train.eval_every=1", "data.cache_in_memory=false", f"tasks=[{','.join(TASKS)}]"]
     (path,) = run_paradigm(load(over), progress=False)
-    assert (path / "DONE").exists()
+    assert runs.state(path) == runs.FINISHED
 
     # the spy saw what it should: training read train and val, final scoring read test
     assert any(p == "train" and s == "other" for p, _, s in reads)

@@ -1,4 +1,5 @@
-"""Small stand-ins obeying the model and dataset contracts (../notes: interface contracts), for the training tests.
+"""Small stand-ins obeying the model contract (m2dino/model/multitask.py) and the data-item contract
+(docs/data-contract.md), for the training tests.
 
 They let the loop, checkpoints, caching and DDP be tested in seconds, independently of the real backbone and data.
 Images carry their target in plain sight (a bright square, a brightness level), so a model can learn in a few steps.

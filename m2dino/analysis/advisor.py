@@ -24,7 +24,6 @@ from m2dino.registry import TASK_TYPES, get_task
 
 PARADIGMS = ("clinical", "all")
 NAMES = {"single": "single", "clinical": "clinical-group", "all": "all-task"}
-N_BOOT = 500
 
 
 class AdvisorError(ValueError):
@@ -103,7 +102,7 @@ class Fit:
         return {p: np.where(ok, c @ x, np.nan) for p, c in self.coef.items()}
 
 
-def fit(changes: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Fit:
+def fit(changes: pd.DataFrame, n_boot: int, seed: int = 0) -> Fit:
     """Fit the advisor's model to per-task changes (``m2dino.analysis.change`` tables, any experiments)."""
     d = changes[changes["paradigm"].isin(PARADIGMS)].dropna(subset=["change", "n_train"])
     # a clinical group of one task trains a task-specific model under another name: no evidence about grouping
@@ -146,7 +145,7 @@ def effects(f: Fit) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def advise(changes: pd.DataFrame, queries: list[Query], n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+def advise(changes: pd.DataFrame, queries: list[Query], n_boot: int, seed: int = 0) -> pd.DataFrame:
     """One recommendation per query with its evidence (see the module docstring)."""
     if not queries:
         raise AdvisorError("no tasks to advise on")
@@ -195,7 +194,7 @@ def measured_changes(tidy: pd.DataFrame) -> pd.DataFrame:
     have = set(tidy.loc[tidy["experiment"] == "main", "paradigm"])
     if "single" in have and have & {"clinical", "all"}:
         parts.append(task_changes(tidy, "main", bootstrap=False))
-    ds = data_scale_changes(tidy, bootstrap=False)
+    ds = data_scale_changes(tidy, 0, bootstrap=False)
     if len(ds):
         parts.append(ds[ds["experiment"] != "main"])
     if not parts:

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
-from scipy.spatial.distance import squareform
+from scipy.cluster.hierarchy import fcluster
 from scipy.stats import spearmanr
 
+from m2dino import runs
+from m2dino.analysis.clustering import average_linkage
 from m2dino.grouping import load_grouping, resolve_groups
 from m2dino.registry import all_tasks
 
@@ -48,13 +49,10 @@ class NoAffinityError(FileNotFoundError):
 
 def read_affinity(run_dir: Path) -> pd.DataFrame:
     """One run's ``affinity.csv``, checked; errors name the file."""
-    path = Path(run_dir) / "affinity.csv"
+    path = Path(run_dir) / runs.AFFINITY
     if not path.exists():
         raise NoAffinityError(f"{path}: no affinity measured in this run (train.affinity.enabled=false?)")
-    try:
-        df = pd.read_csv(path)
-    except Exception as e:  # noqa: BLE001 - reported with the file
-        raise ValueError(f"{path}: cannot read affinity table ({e})") from e
+    df = runs.read_table(run_dir, runs.AFFINITY)
     missing = [c for c in AFFINITY_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
@@ -64,10 +62,12 @@ def read_affinity(run_dir: Path) -> pd.DataFrame:
     return df
 
 
-def affinity_runs(profile_root: Path, experiment: str = "main", paradigm: str = "all") -> list[Path]:
-    """The finished run folders of ``experiment``/``paradigm`` that hold an ``affinity.csv``, one per unit and seed."""
-    base = Path(profile_root) / ("" if experiment == "main" else experiment) / paradigm
-    return sorted(p.parent for p in base.glob("*/seed*/affinity.csv") if (p.parent / "DONE").exists())
+def affinity_runs(where: Path | pd.DataFrame, experiment: str = runs.MAIN, paradigm: str = "all") -> list[Path]:
+    """The finished run folders of ``experiment``/``paradigm`` that hold an ``affinity.csv``, one per unit and seed;
+    ``where``: ``results/<profile>``, or a runs table (``m2dino.runs.discover``, ``m2dino.study.current``)."""
+    table = runs.discover(where, experiment) if not isinstance(where, pd.DataFrame) else where
+    table = table[(table["experiment"] == experiment) & (table["paradigm"] == paradigm)]
+    return [d for d in runs.finished(table) if (d / runs.AFFINITY).is_file()]
 
 
 def load_affinity(run_dirs: Sequence[Path]) -> pd.DataFrame:
@@ -91,12 +91,7 @@ def affinity_matrix(aff: pd.DataFrame, estimator: str = "lookahead") -> pd.DataF
 
 def exposure(run_dirs: Sequence[Path]) -> pd.Series:
     """Each task's share of the training steps (from ``train_log.csv``): how much its updates weigh on the others."""
-    counts = []
-    for d in run_dirs:
-        path = Path(d) / "train_log.csv"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no training log to weigh the tasks' updates by")
-        counts.append(pd.read_csv(path)["task"].value_counts())
+    counts = [runs.read_table(d, runs.TRAIN_LOG)["task"].value_counts() for d in run_dirs]
     c = pd.concat(counts, axis=1).fillna(0).sum(axis=1)
     return c / c.sum()
 
@@ -212,13 +207,9 @@ def symmetric(matrix: pd.DataFrame) -> pd.DataFrame:
 def cluster_order(matrix: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """Average-linkage clustering of the symmetrised affinity (distance: max off-diagonal affinity minus affinity);
     the leaf order and the linkage matrix."""
-    s = symmetric(matrix).to_numpy(float)
+    s = symmetric(matrix)
     off = ~np.eye(len(s), dtype=bool)
-    d = np.nanmax(s[off]) - s
-    d = np.nan_to_num(np.clip(d, 0.0, None), nan=np.nanmax(d[off]) if off.any() else 0.0)
-    np.fill_diagonal(d, 0.0)
-    z = linkage(squareform((d + d.T) / 2, checks=False), method="average")
-    return [matrix.index[i] for i in leaves_list(z)], z
+    return average_linkage(np.nanmax(s.to_numpy(float)[off]) - s)
 
 
 def data_groups(matrix: pd.DataFrame, k: int) -> dict[str, list[str]]:
@@ -344,31 +335,18 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
     return " ".join(out) + "\n"
 
 
-def groups_plan(path: Path, groups: Mapping[str, Sequence[str]]) -> list[list[str]]:
-    """The override list that trains CG on a data-derived grouping file, for ``experiments.ensure_runs``."""
-    return [[f"experiment={groups_experiment(groups)}", "paradigm=clinical", f"grouping={Path(path).resolve()}"]]
-
-
 # ---- the advisor's affinity evidence ----
 
-PROBE_EXPERIMENT = "affinity_probe"
+PROBE_EXPERIMENT = "affinity_probe"  # the short AU run that only measures affinity (m2dino.study.plans.probe_plan)
 
 
-def probe_plan(epochs: int, every: int, tasks: Sequence[str] | None = None) -> list[list[str]]:
-    """One short AU run that only serves to measure affinity (``epochs`` epochs, affinity every ``every`` steps):
-    what the advisor needs for a task without affinity, instead of a full training."""
-    extra = [f"tasks=[{','.join(tasks)}]"] if tasks else []
-    return [[f"experiment={PROBE_EXPERIMENT}", "paradigm=all", f"train.epochs={int(epochs)}",
-             "train.affinity.enabled=true", f"train.affinity.every={int(every)}",
-             f"train.affinity.experiments=[{PROBE_EXPERIMENT}]", *extra]]
-
-
-def find_affinity(profile_root: Path) -> tuple[list[Path], str] | None:
-    """The runs to take affinity from, and what they are: the main AU run's, else a short probe run's; or None."""
+def find_affinity(where: Path | pd.DataFrame) -> tuple[list[Path], str] | None:
+    """The runs to take affinity from, and what they are: the main AU run's, else a short probe run's; or None.
+    ``where``: ``results/<profile>``, or a runs table (``m2dino.study.current``)."""
     for exp, what in (("main", "the main AU run"), (PROBE_EXPERIMENT, "a short affinity run (affinity_probe)")):
-        runs = affinity_runs(profile_root, exp)
-        if runs:
-            return runs, what
+        found = affinity_runs(where, exp)
+        if found:
+            return found, what
     return None
 
 

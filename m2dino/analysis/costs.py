@@ -6,6 +6,13 @@ torch thread at the CPU profiles), validations included; ``total_seconds`` adds 
 split. Their sum over every unit, divided by the processes that trained side by side (``runtime.unit_workers``), is
 the least wall time the units could have taken had every process been busy to the end: a floor set by the work, not
 by the schedule, and the figure to beat before a time goal can be met (:func:`unit_floor`).
+
+The same work projected onto more cores (:func:`projected_wall`, printed by ``python -m m2dino costs`` for 4, 8 and 16
+cores): each unit occupies its ``torch_threads`` cores for its measured ``total_seconds``, so ``cores // threads``
+units run side by side, and no schedule can finish before the work spread evenly over them, nor before the longest
+unit ends: the projection is the larger of the two. It assumes a unit takes as long beside others as it did here
+(same per-core speed, no contention for memory), and it counts the units only: data generation, pretraining and the
+analysis come on top.
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from m2dino.paths import parse_run_path
+from m2dino import runs
 
 UNIT_COLUMNS = ["experiment", "paradigm", "runs", "seeds", "steps", "train_seconds", "total_seconds", "ms_per_step",
                 "share"]
@@ -23,26 +30,24 @@ NOTEBOOK_COLUMNS = ["notebook", "seconds", "start_time", "end_time"]
 
 def run_costs(profile_root: Path) -> pd.DataFrame:
     """One row per finished run folder below ``profile_root`` (``results/<profile>``): experiment, paradigm, unit,
-    seed, steps, train_seconds, total_seconds. Folders that are not run folders (pretraining, tables) are skipped.
+    seed, steps, train_seconds, total_seconds. Folders that are not run folders (pretraining, tables), partial and
+    stale runs are skipped.
 
     Raises:
         ValueError: a ``run.json`` that is not JSON or lacks a timing field, naming the file.
     """
-    rows = []
-    for meta_path in sorted(Path(profile_root).rglob("run.json")):
+    rows, table = [], runs.discover(profile_root)
+    for r in table[table["state"] == runs.FINISHED].itertuples():
         try:
-            where = parse_run_path(meta_path.parent, profile_root)
-        except ValueError:
-            continue
-        try:
-            meta = json.loads(meta_path.read_text())
-            rows.append({**where, "steps": int(meta["steps"]), "train_seconds": float(meta["train_seconds"]),
-                         "total_seconds": float(meta["total_seconds"])})
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{meta_path}: not a run's timing record (steps, train_seconds, total_seconds): "
-                             f"{e!r}") from e
+            meta = runs.read_run_json(r.path)
+            rows.append({"experiment": r.experiment, "paradigm": r.paradigm, "unit": r.unit, "seed": r.seed,
+                         "steps": int(meta["steps"]), "train_seconds": float(meta["train_seconds"]),
+                         "total_seconds": float(meta["total_seconds"]), "threads": int(meta.get("torch_threads", 1))})
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{Path(r.path) / runs.RUN_JSON}: not a run's timing record (steps, train_seconds, "
+                             f"total_seconds): {e!r}") from e
     return pd.DataFrame(rows, columns=["experiment", "paradigm", "unit", "seed", "steps", "train_seconds",
-                                       "total_seconds"])
+                                       "total_seconds", "threads"])
 
 
 def cost_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -64,6 +69,21 @@ def unit_floor(runs: pd.DataFrame, workers: int) -> float:
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     return float(runs["total_seconds"].sum()) / workers if len(runs) else 0.0
+
+
+PROJECTED_CORES = (4, 8, 16)  # the machines `costs` projects the units' work onto
+
+
+def projected_wall(runs: pd.DataFrame, cores: int) -> float:
+    """The least wall time, in seconds, in which ``cores`` cores could train and score every unit of ``runs``: the
+    larger of the units' ``total_seconds`` spread evenly over ``cores // threads`` processes (``threads``: the most
+    torch threads a unit used) and the longest unit (module docstring)."""
+    if not len(runs):
+        return 0.0
+    threads = max(1, int(runs["threads"].max())) if "threads" in runs else 1
+    if cores < threads:
+        raise ValueError(f"{cores} cores cannot run a unit of {threads} threads")
+    return max(float(runs["total_seconds"].sum()) / (cores // threads), float(runs["total_seconds"].max()))
 
 
 def notebook_times(notebook_dir: Path) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Δs = s_paradigm - s_TS per task, with two-stage (seed, then test image) bootstrap intervals, per-task p-values with
 Holm's correction, and Δs per group, per type and over all tasks (Δm on the headroom scale).
 
-s is the headroom score of ``m2dino.analysis.headroom`` (0 = the trivial predictor, 1 = perfect), so Δs never divides
+s is the headroom score of ``m2dino.metrics.headroom`` (0 = the trivial predictor, 1 = perfect), so Δs never divides
 by a model's own score. Per seed k, s_TS,k and s_paradigm,k use that seed's trivial predictor (the TS run's
 ``per_image_trivial.csv`` / its ``trivial`` rows in ``metrics.csv``); the point Δs is the mean over seeds.
 
@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from m2dino.analysis.change import PARADIGM_LABEL, REF_PARADIGM
-from m2dino.analysis.headroom import task_headroom
+from m2dino.metrics.headroom import task_headroom
 from m2dino.analysis.tidy import PER_IMAGE_TRIVIAL, TRIVIAL, primary_table, read_per_image
 from m2dino.metrics.bootstrap import (beats_trivial, draw_counts, paired_resamples, relative, seed_draws,
                                       two_stage_combine)

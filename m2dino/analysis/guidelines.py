@@ -13,7 +13,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-N_BOOT = 1000
 MIN_TASKS = 3  # fewer tasks than this give no "clear" recommendation: a bootstrap over 2 is noise
 PARADIGM_NAME = {"single": "single (TS)", "clinical": "clinical-group (CG)", "all": "all-task (AU)"}
 
@@ -45,7 +44,7 @@ def add_group_scale(changes: pd.DataFrame, rich: list[str], scarce: list[str]) -
 Cols = dict[str, np.ndarray]
 
 
-def _boot(df: pd.DataFrame, stat: Callable[[Cols, np.ndarray], float], n_boot: int = N_BOOT,
+def _boot(df: pd.DataFrame, stat: Callable[[Cols, np.ndarray], float], n_boot: int,
           seed: int = 0) -> tuple[float, float, float]:
     """Statistic and 95% percentile interval from a bootstrap over tasks.
 
@@ -83,7 +82,7 @@ def _mean_of(paradigm: str) -> Callable[[Cols, np.ndarray], float]:
     return stat
 
 
-def derive_guideline(changes: pd.DataFrame, rich: list[str], scarce: list[str], n_boot: int = N_BOOT) -> pd.DataFrame:
+def derive_guideline(changes: pd.DataFrame, rich: list[str], scarce: list[str], n_boot: int) -> pd.DataFrame:
     """Which paradigm to use per data scale and task type, from per-task changes of CG and AU against TS.
 
     The recommendation is the paradigm with the best mean change (TS counts as 0). It is ``clear`` when that mean's

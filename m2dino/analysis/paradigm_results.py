@@ -17,30 +17,27 @@ TABLE_COLUMNS = ["task", "type", "group", "unit", "seed", "metric", "value", "ci
                  "diff_low", "diff_high", "beats_trivial", "n_train", "n_test"]
 
 
-def result_table(metrics: pd.DataFrame, paradigm: str, n_boot: int = 1000) -> pd.DataFrame:
+def result_table(metrics: pd.DataFrame, paradigm: str, n_boot: int) -> pd.DataFrame:
     """One row per task and seed: the primary metric with its 95% CI, the trivial predictor's value beside it, and
     whether the model beats it (``m2dino.metrics.bootstrap.beats_trivial``: the paired 95% interval of model -
-    trivial over the run's test images lies above 0)."""
-    prim = metrics[[m == get_task(t).primary_metric for t, m in zip(metrics["task"], metrics["metric"])]]
+    trivial over the run's test images lies above 0), computed as ``beats_trivial.csv`` computes it
+    (``m2dino.analysis.delta_s.beats_table``: the same resamples), so the two tables never disagree."""
+    from m2dino.analysis.delta_s import beats_table
+
+    is_primary = [m == get_task(t).primary_metric for t, m in zip(metrics["task"], metrics["metric"])]
+    prim = metrics[is_primary]
     model = prim[prim["paradigm"] == paradigm]
     trivial = prim[prim["paradigm"] == "trivial"][["experiment", "seed", "task", "value"]]
     trivial = trivial.rename(columns={"value": "trivial"}).drop_duplicates(["experiment", "seed", "task"])
     out = model.merge(trivial, on=["experiment", "seed", "task"], how="left")
-    paired = [_beats(t, Path(d), n_boot) for t, d in zip(out["task"], out["run_dir"])]
-    out["diff_low"] = [b["diff_low"] for b in paired]
-    out["diff_high"] = [b["diff_high"] for b in paired]
-    out["beats_trivial"] = [b["beats"] for b in paired]
+    tagged = metrics.assign(is_primary=is_primary)
+    beats = pd.concat([beats_table(tagged, exp, paradigm, n_boot).assign(experiment=exp)
+                       for exp in sorted(model["experiment"].unique())], ignore_index=True)
+    out = out.merge(beats[["experiment", "task", "seed", "diff_low", "diff_high", "beats"]]
+                    .rename(columns={"beats": "beats_trivial"}), on=["experiment", "task", "seed"], how="left")
     order = {t.id: i for i, t in enumerate(all_tasks())}
     out = out.assign(_o=out["task"].map(order)).sort_values(["_o", "seed"]).drop(columns="_o")
     return out[TABLE_COLUMNS].reset_index(drop=True)
-
-
-def _beats(task: str, run_dir: Path, n_boot: int) -> dict:
-    from m2dino.analysis.tidy import PER_IMAGE_TRIVIAL, read_per_image
-    from m2dino.metrics.bootstrap import beats_trivial
-
-    return beats_trivial(task, read_per_image(run_dir, task), read_per_image(run_dir, task, PER_IMAGE_TRIVIAL),
-                         n_boot=n_boot)
 
 
 def show_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:

@@ -2,28 +2,21 @@
 counts of ``model.routing_counts()`` accumulated over the test images)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import leaves_list, linkage
-from scipy.spatial.distance import jensenshannon, squareform
+from scipy.spatial.distance import jensenshannon
 
-from m2dino import provenance
+from m2dino import runs
+from m2dino.analysis.clustering import average_linkage
 
 
 def load_routing(run_dir: Path) -> pd.DataFrame:
     """Expert usage of one run: rows (task, block, expert, tokens, share), share = fraction of the task's tokens in
     that block routed to the expert (summing to top-k per block under top-k routing, normalised to 1 here)."""
-    path = Path(run_dir) / "routing.json"
-    provenance.note_run(run_dir)  # figures saved later name the runs they read
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no routing statistics (a dense model, or a run that predates them)")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not JSON ({e})") from e
+    path = Path(run_dir) / runs.ROUTING
+    raw = runs.read_routing(run_dir)
     if isinstance(raw, dict) and isinstance(raw.get("counts"), dict):
         raw = raw["counts"]
     rows = []
@@ -62,8 +55,4 @@ def routing_similarity(usage: pd.DataFrame) -> pd.DataFrame:
 
 def cluster(similarity: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """Average-linkage hierarchical clustering of the tasks on 1 - similarity; the leaf order and the linkage."""
-    d = np.clip(1.0 - similarity.to_numpy(float), 0.0, None)
-    np.fill_diagonal(d, 0.0)
-    z = linkage(squareform((d + d.T) / 2, checks=False), method="average")
-    order = [similarity.index[i] for i in leaves_list(z)]
-    return order, z
+    return average_linkage(1.0 - similarity)

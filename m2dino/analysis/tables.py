@@ -18,7 +18,7 @@ from m2dino.analysis.verdicts import verdict_table
 SIDE_EXPERIMENTS = {"ablation_dense": "all", "fmc_baseline": "all"}
 
 
-def data_scale_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> pd.DataFrame:
+def data_scale_changes(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True) -> pd.DataFrame:
     """Per-task changes against TS at the same training fraction, for every ``data_scale/frac*`` experiment, plus the
     main experiment as fraction 1.0 for the same groups' tasks (fraction 1.0 is not retrained)."""
     parts = []
@@ -36,7 +36,7 @@ def data_scale_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool =
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def side_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> pd.DataFrame:
+def side_changes(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True) -> pd.DataFrame:
     """Ablation and baseline runs against the main TS runs, next to the main AU model's changes."""
     parts = []
     main_ts = RunSet("main", REF_PARADIGM)
@@ -46,7 +46,7 @@ def side_changes(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def headroom_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True,
+def headroom_tables(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True,
                     profile: str | None = None) -> dict[str, pd.DataFrame]:
     """The primary tables on the headroom scale: ``beats_trivial`` (TS against the trivial predictor, per task and
     seed), ``delta_s_task`` / ``_group`` / ``_type`` / ``_all`` (Δs with two-stage intervals, per experiment family)
@@ -78,7 +78,7 @@ def headroom_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = Tr
     return out
 
 
-def build_tables(tidy: pd.DataFrame, n_boot: int = 1000, bootstrap: bool = True) -> dict[str, pd.DataFrame]:
+def build_tables(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True) -> dict[str, pd.DataFrame]:
     """Every table the report prints; tables whose runs are missing are left out (``notes`` says which). The
     headroom tables (:func:`headroom_tables`) are primary; the relative changes (``task_change``, ``delta_m``, ...)
     are secondary."""

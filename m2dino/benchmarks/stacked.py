@@ -67,7 +67,7 @@ def _batch(task: str, k: int, b: int, size: int) -> tuple[torch.Tensor, torch.Te
 
 def alone_step(cfg: DictConfig, task: str) -> Callable[[], None]:
     """One model's training step as ``fit`` takes it: forward, loss, backward, clip, fused AdamW."""
-    from m2dino.train.optim import build_optimizer
+    from m2dino.optim import build_optimizer
 
     model = _models(cfg, 1)[0]
     opt = build_optimizer(model, cfg.train)

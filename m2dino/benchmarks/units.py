@@ -37,7 +37,7 @@ def _time(cfg: DictConfig, out: str, threads: int, workers: int, epochs: int) ->
 
 def run(cfg: DictConfig) -> dict:
     from m2dino.config import load
-    from m2dino.data.source import ensure_data
+    from m2dino.synth.source import ensure_data
 
     cfg = load([f"profile={cfg.profile.name}", "paradigm=single", *([f"data.root={cfg.data.root}"]
                                                                      if cfg.data.get("root") else [])])

@@ -1,6 +1,7 @@
 """Recommend single, clinical-group or all-task training for tasks, fitted from one profile's runs.
 
-Usage: ``python -m m2dino advise tasks.yaml profile=demo [n_boot=500] [probe=false] [estimator=lookahead]``, where
+Usage: ``python -m m2dino advise tasks.yaml profile=demo [n_boot=N] [probe=false] [estimator=lookahead]`` (``n_boot``:
+the profile's in ``conf/analysis.yaml`` unless given), where
 tasks.yaml is ``tasks: [breast_lesion, {id: my_task, type: segmentation, n_train: 300}]``. Two kinds of evidence, each
 named in the output:
 
@@ -18,29 +19,32 @@ import sys
 import pandas as pd
 
 from m2dino.analysis.advisor import AdvisorError, advise, effects, fit, measured_changes, read_queries
+from m2dino.analysis.settings import settings
 from m2dino.analysis.tidy import NoResultsError, provenance, tidy_results
 from m2dino.commands.report import pop_option
 from m2dino.config import load
 from m2dino.paths import results_dir
+from m2dino.study.schedule import current
 
 HELP = "recommend TS / CG / AU per task (tasks.yaml), fitted from this profile's results"
 
 
-def affinity_part(cfg, queries: list, probe: bool, estimator: str) -> pd.DataFrame | None:
+def affinity_part(cfg, queries: list, probe: bool, estimator: str, extra: list[str]) -> pd.DataFrame | None:
     """The affinity evidence for the queried tasks: from the main AU run when it measured affinity, else from a short
     affinity run (trained here with ``probe=true``); None when there is neither."""
     from m2dino.analysis import affinity as A
-    from m2dino.analysis.settings import settings
 
     root = results_dir(cfg)
-    found = A.find_affinity(root)
+    found = A.find_affinity(current(cfg.profile.name, extra, quiet=True))
     known = [q.id for q in queries if q.known]
     if probe and (found is None or any(t not in set(A.load_affinity(found[0])["i"]) for t in known)):
-        from m2dino.analysis.experiments import ensure_runs
+        from m2dino.study.plans import probe_plan
+        from m2dino.study.schedule import ensure_runs
 
         s = settings(cfg.profile.name)
-        ensure_runs(cfg.profile.name, A.probe_plan(s.affinity_probe_epochs, s.affinity_probe_every))
-        found = A.affinity_runs(root, A.PROBE_EXPERIMENT), "a short affinity run (affinity_probe)"
+        ensure_runs(cfg.profile.name, probe_plan(s.affinity_probe_epochs, s.affinity_probe_every))
+        found = A.affinity_runs(current(cfg.profile.name, extra, quiet=True), A.PROBE_EXPERIMENT), \
+            "a short affinity run (affinity_probe)"
     if found is None:
         return None
     runs, source = found
@@ -54,25 +58,27 @@ def affinity_part(cfg, queries: list, probe: bool, estimator: str) -> pd.DataFra
 def main(argv: list[str]) -> int:
     files = [a for a in argv if "=" not in a]
     if len(files) != 1:
-        print("usage: python -m m2dino advise tasks.yaml [profile=...] [n_boot=500] [probe=false] "
+        print("usage: python -m m2dino advise tasks.yaml [profile=...] [n_boot=N] [probe=false] "
               "[estimator=lookahead]", file=sys.stderr)
         return 2
-    n_boot, rest = pop_option([a for a in argv if "=" in a], "n_boot", "500")
+    n_boot, rest = pop_option([a for a in argv if "=" in a], "n_boot", "")
     probe, rest = pop_option(rest, "probe", "false")
     estimator, rest = pop_option(rest, "estimator", "lookahead")
     cfg = load(rest)
+    n_boot = n_boot or str(settings(cfg.profile.name).n_boot)  # the one home of the default: conf/analysis.yaml
+    extra = [a for a in rest if not a.startswith("profile=")]
     try:
         queries = read_queries(files[0])
     except AdvisorError as e:
         print(f"advise: refused: {e}", file=sys.stderr)
         return 1
     try:
-        aff = affinity_part(cfg, queries, probe.lower() in ("1", "true", "yes"), estimator)
+        aff = affinity_part(cfg, queries, probe.lower() in ("1", "true", "yes"), estimator, extra)
     except (FileNotFoundError, ValueError) as e:
         print(f"advise: affinity not used: {e}", file=sys.stderr)
         aff = None
     try:
-        tidy = tidy_results(results_dir(cfg))
+        tidy = tidy_results(results_dir(cfg), current(cfg.profile.name, extra))  # stale runs: named, not read
         changes = measured_changes(tidy)
         out = advise(changes, queries, n_boot=int(n_boot))
         eff = effects(fit(changes, n_boot=int(n_boot)))

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 import m2dino.benchmarks as _benchmarks
+from m2dino import atomic
 from m2dino.config import load
 from m2dino.paths import RESULTS
 
@@ -51,6 +52,6 @@ def main(argv: list[str]) -> int:
         report[name] = {"date": _dt.date.today().isoformat(), "profile": cfg.profile.name, "machine": machine,
                         "results": res}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(report, indent=2, sort_keys=True))
+    atomic.write_text(out_path, json.dumps(report, indent=2, sort_keys=True))
     print(f"wrote {out_path}")
     return 0

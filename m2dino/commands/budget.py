@@ -3,7 +3,7 @@
 
 Trains the paradigms at each value of ``key`` for one seed (choices are made on data seed 0, never on the final
 demo's data), compares the mean val headroom score s and the val Δs of CG and AU against TS, prints the table and the
-value the rule of ``m2dino.analysis.budget`` picks against the config's current value, and writes
+value the rule of ``m2dino.study.budget`` picks against the config's current value, and writes
 ``budget_<key>.csv`` to the results folder. Put ``results_dir=`` elsewhere to keep these runs out of the study's.
 Nothing here reads a test split.
 """
@@ -13,6 +13,7 @@ import sys
 
 from omegaconf import OmegaConf
 
+from m2dino import atomic
 from m2dino.commands.report import pop_option
 from m2dino.config import load
 from m2dino.paths import results_dir
@@ -25,7 +26,7 @@ def _list(raw: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from m2dino.analysis.budget import PARADIGMS, choose, train_values, val_table
+    from m2dino.study.budget import PARADIGMS, choose, train_values, val_table
 
     key, argv = pop_option(argv, "key", "train.epochs")
     raw, argv = pop_option(argv, "values", "[3,4,6]")
@@ -47,7 +48,7 @@ def main(argv: list[str]) -> int:
                         progress=True)
     table = val_table(runs)
     out = results_dir(cfg) / f"budget_{key}.csv"
-    table.to_csv(out, index=False)
+    atomic.to_csv(table, out, index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     pick = choose(table, float(current), float(tol))
     print(f"\n{key}: current {current}, chosen {pick:g} (tol {tol}; val only, seed {cfg.seed}, data seed "

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from m2dino import atomic
 from m2dino.config import load
 
 HELP = "score a prediction folder in the challenge format (data.root=DIR predictions=OUT [split=test])"
@@ -60,6 +61,6 @@ def main(argv: list[str]) -> int:
                               seed=int(cfg.seed))
     print(scores.round(4).to_string(index=False))
     out = pred_dir / f"scores_{split}.csv"
-    scores.to_csv(out, index=False)
+    atomic.to_csv(scores, out, index=False)
     print(f"\n{len(tasks)} task(s) scored ({split} split of {root}); table written to {out}")
     return 0

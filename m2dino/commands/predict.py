@@ -20,6 +20,7 @@ HELP = "write a run's predictions in the challenge format (run=RUN_DIR data.root
 
 
 def main(argv: list[str]) -> int:
+    from m2dino import runs
     from m2dino.metrics import SubmissionWriter
     from m2dino.paths import data_root
     from m2dino.train import checkpoint
@@ -32,11 +33,13 @@ def main(argv: list[str]) -> int:
         print("predict: give run=RUN_DIR and out=OUT (and data.root=DIR)", file=sys.stderr)
         return 2
     run, out = Path(cfg.run), Path(cfg.out)
-    for f in ("config.yaml", "best.pt"):
-        if not (run / f).is_file():
-            print(f"predict: {run / f} is missing; is {run} a run folder of a finished run?", file=sys.stderr)
-            return 1
-    rc = OmegaConf.load(run / "config.yaml")
+    state = runs.state(run)
+    if state != runs.FINISHED or not (run / "best.pt").is_file():
+        why = {runs.STALE: "it finished under an older code version (RESULTS_VERSION); retrain it",
+               runs.PARTIAL: "it has not finished; rerun its training to finish it"}.get(state, "not a run folder")
+        print(f"predict: {run} is not a finished run: {why}", file=sys.stderr)
+        return 1
+    rc = OmegaConf.create(runs.read_config(run))
     # the dataset given on the command line, else the run's own (not this command's default profile's)
     rc.data.root = str(data_root(cfg) if cfg.data.get("root") else data_root(rc))
     rc.model.weights = None  # best.pt holds every weight, so the model starts from nothing and loads it

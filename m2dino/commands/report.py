@@ -16,6 +16,7 @@ import sys
 import pandas as pd
 
 from m2dino.analysis.delta_m import CONVENTION
+from m2dino.study.schedule import current
 from m2dino.analysis.publish import tables_dir, write_report
 from m2dino.analysis.tidy import NoResultsError
 from m2dino.config import load
@@ -48,8 +49,9 @@ def pop_option(argv: list[str], key: str, default: str) -> tuple[str, list[str]]
 def main(argv: list[str]) -> int:
     n_boot, argv = pop_option(argv, "n_boot", "")
     cfg = load(argv)
-    try:
-        tables = write_report(cfg, n_boot=int(n_boot) if n_boot else None)
+    try:  # every planned run judged against today's config: stale runs are named and not read
+        run_table = current(cfg.profile.name, [a for a in argv if not a.startswith("profile=")])
+        tables = write_report(cfg, n_boot=int(n_boot) if n_boot else None, run_table=run_table)
     except (NoResultsError, ValueError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 1

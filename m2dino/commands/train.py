@@ -20,27 +20,38 @@ HELP = "train a paradigm (single|clinical|all) for one seed; cached, resumable (
 
 def main(argv: list[str]) -> int:
     from m2dino.data.errors import DataError
+    from m2dino.synth.source import require_test_split
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root
+    from m2dino.pretrain.store import check_weights
     from m2dino.analysis.tidy import collect_metrics
     from m2dino.train.ddp import distributed
     from m2dino.train.paradigms import run_paradigm
     from m2dino.analysis.paradigm_results import result_table, show_table
+    from m2dino.analysis.settings import settings
 
-    cfg = load(argv)
-    try:
-        units = paradigm_units(cfg)
-    except KeyError as e:
-        print(f"train: {e.args[0]}", file=sys.stderr)
+    cfg = load(argv)  # configuration errors (m2dino.errors.ConfigError) name their key; the CLI prints them, exit 2
+    from m2dino.study.plans import BASELINE, baseline_command
+
+    if cfg.get("experiment") == BASELINE and cfg.model.name != BASELINE:  # would file an M2DINO run as the baseline
+        print(f"train: experiment={BASELINE} holds the challenge baseline; add model={BASELINE} (the profile's: "
+              f"{baseline_command(cfg.profile.name)})", file=sys.stderr)
         return 2
+    units = paradigm_units(cfg)
+    check_weights(cfg)
     root = data_root(cfg)
     if not root.exists():
-        hint = " (generate it first: python -m m2dino generate)" if cfg.data.source == "synthetic" else ""
-        print(f"train: no dataset at {root}{hint}", file=sys.stderr)
+        if cfg.data.source == "synthetic":
+            print(f"train: no dataset at {root} (generate it first: python -m m2dino generate)", file=sys.stderr)
+        else:
+            print(f"train: data.root={root}: no such folder (it must hold the FMC_UIA release's train/ and val/, and "
+                  f"a test/ you hold out)", file=sys.stderr)
         return 1
+    tasks = sorted({t for ids in units.values() for t in ids})
     try:
-        raise_if_invalid(root, sorted({t for ids in units.values() for t in ids}))
+        raise_if_invalid(root, tasks)
+        require_test_split(root, tasks)
     except DataError as e:
         print(f"train: {e}", file=sys.stderr)
         return 1
@@ -50,7 +61,7 @@ def main(argv: list[str]) -> int:
         return 0
     if world > 1:
         print(f"{len(paths)} run(s) on {world} processes")
-    table = result_table(collect_metrics(paths), cfg.paradigm.name)
+    table = result_table(collect_metrics(paths), cfg.paradigm.name, int(settings(cfg.profile.name).n_boot))
     print(show_table(table).to_string(index=False))
     print(f"\n{len(paths)} run(s) of paradigm {cfg.paradigm.name!r}, seed {cfg.seed}:", *paths, sep="\n  ")
     return 0

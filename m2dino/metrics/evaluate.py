@@ -93,7 +93,7 @@ def score_task(task_id: str, preds: list, targets: list, image_paths: list[str] 
 
     Args:
         image_paths: the CSV's ``image_path`` of each image (unique); ``img00000``, ... when omitted.
-        orig_sizes: (H0, W0) of each image; adds ``height`` and ``width`` columns (needed to normalise MRE).
+        orig_sizes: (H0, W0) of each image; adds ``height`` and ``width`` columns.
     """
     task = get_task(task_id)
     n = len(preds)

@@ -25,8 +25,9 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
+from m2dino import atomic
 from m2dino.config import load
-from m2dino.data.source import ensure_data
+from m2dino.synth.source import ensure_data
 from m2dino.pretrain import probe, store
 from m2dino.pretrain.loop import create_backbone
 from m2dino.threads import torch_threads
@@ -74,8 +75,8 @@ def run_variant(cfg: DictConfig, name: str, over: dict[str, object], out: Path) 
         backbone = store.load_backbone(c)
     with torch_threads(cfg.pretrain.threads):
         per_image = probe.run_probes(cfg, {name: backbone})
-    per_image.to_csv(out / f"{name}.csv", index=False)
-    (out / f"{name}.json").write_text(json.dumps(info, indent=1))
+    atomic.to_csv(per_image, out / f"{name}.csv", index=False)  # a cache: a half-written one would be read later
+    atomic.write_text(out / f"{name}.json", json.dumps(info, indent=1))
 
 
 def smallest_not_worse(comparisons: pd.DataFrame, largest: str, budgets: Sequence[str]) -> str:
@@ -103,7 +104,7 @@ def summarise(cfg: DictConfig, out: Path, pairs: Sequence[tuple[str, str]]) -> p
         s.insert(0, "reference", ref)
         tables.append(s[[c for c in s.columns if not c.endswith(("_acc", "_acc_lo", "_acc_hi"))]])
     table = pd.concat(tables, ignore_index=True)
-    table.to_csv(out / "comparisons.csv", index=False)
+    atomic.to_csv(table, out / "comparisons.csv", index=False)
     return table
 
 

@@ -14,7 +14,7 @@ from torch import nn
 from m2dino.progress import tqdm  # widgets in JupyterLab, one summary line under papermill
 
 from m2dino.model.backbone import create_vit
-from m2dino.optim import adamw, decays, warmup_cosine
+from m2dino.optim import build_optimizer, build_scheduler
 from m2dino.threads import torch_threads
 from m2dino.pretrain.dino import DinoObjective
 from m2dino.pretrain.images import unlabelled_images
@@ -34,13 +34,6 @@ def build_objective(cfg: DictConfig, backbone: nn.Module) -> nn.Module:
     if name not in OBJECTIVES:
         raise ValueError(f"pretrain.objective={name!r}; choose one of {sorted(OBJECTIVES)}")
     return OBJECTIVES[name](backbone, cfg)
-
-
-def _optimizer(module: nn.Module, cfg: DictConfig) -> torch.optim.AdamW:
-    """AdamW with fine-tuning's weight-decay rule (:func:`m2dino.optim.decays`)."""
-    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-    return adamw([{"params": [p for n, p in named if decays(n, p)], "weight_decay": float(cfg.pretrain.weight_decay)},
-                  {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0}], float(cfg.pretrain.lr))
 
 
 def pretrain(cfg: DictConfig, images: torch.Tensor | None = None,
@@ -63,9 +56,9 @@ def _pretrain(cfg: DictConfig, images: torch.Tensor | None, max_seconds: float |
         images = unlabelled_images(cfg)
     objective = build_objective(cfg, create_backbone(cfg))
     objective.train()
-    opt = _optimizer(objective.trainable(), cfg)
+    opt = build_optimizer(objective.trainable(), p)  # fine-tuning's optimiser and weight-decay rule
     steps, bs = int(p.steps), int(p.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, steps, float(p.warmup_frac), 0.01))
+    sched = build_scheduler(opt, steps, float(p.warmup_frac), float(p.min_lr_ratio))
     gen = torch.Generator().manual_seed(int(p.seed))
     rows, t0 = [], time.perf_counter()
     for step in tqdm(range(steps), desc=f"pretrain {p.objective}", disable=None):

@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from m2dino import registry
+from m2dino import atomic, registry
 from m2dino.config import config_hash
 from m2dino.metrics import bootstrap_ci, paired_bootstrap_change, score_task
 from m2dino.metrics.bootstrap import draw_counts
@@ -212,7 +212,7 @@ def compare(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         backbones = {"random": create_backbone(cfg).eval(), "pretrained": store.load_backbone(cfg, weights)}
         with torch_threads(cfg.pretrain.threads):
             per_image = run_probes(cfg, backbones)
-        per_image.to_csv(cache, index=False)
+        atomic.to_csv(per_image, cache, index=False)  # a half-written cache would be read next time
     summary = summarise(per_image, "random", "pretrained", n_boot=int(cfg.plan.probe.n_boot),
                         seed=int(cfg.pretrain.seed))
     return summary, per_image

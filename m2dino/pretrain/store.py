@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
 from torch import nn
 
-from m2dino.config import config_hash
+from m2dino.config import ConfigError, config_hash
 from m2dino.paths import results_dir
 
 # Bumped whenever a code change alters the pretrained weights of a config (2: fused AdamW, and the tokens are no
@@ -105,6 +105,16 @@ def resolve_weights(cfg: DictConfig) -> str | None:
             f"`python -m m2dino pretrain profile={cfg.profile.name}` or notebook 02_backbone_pretraining, "
             f"or set model.weights=null for random init.")
     return str(ensure_pretrained(cfg))
+
+
+def check_weights(cfg: DictConfig) -> None:
+    """``model.weights`` is null, ``pretrained:inhouse`` or a file that exists; else a :class:`ConfigError` naming
+    the key (``python -m m2dino train`` checks this before anything else, so a typo does not surface hours in)."""
+    w = cfg.model.get("weights")
+    if w and str(w) != INHOUSE and not Path(str(w)).expanduser().is_file():
+        raise ConfigError(
+            f"model.weights={w}: no such file. Give a local weight file (Meta's DINOv3 .pth or a timm .safetensors; "
+            f"nothing is ever downloaded), {INHOUSE} (m2dino's own backbone, CPU profiles) or null (random init)")
 
 
 def with_resolved_weights(cfg: DictConfig) -> DictConfig:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -31,27 +30,23 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from m2dino import atomic
+from m2dino.runs import AFFINITY, AFFINITY_COST, measures_affinity
 from m2dino.train import checkpoint
 from m2dino.data.dataset import collate_one_task
 
 ESTIMATORS = ("lookahead", "cosine")
 FIELDS = ["step", "i", "j", "value", "estimator"]
-FILE = "affinity.csv"
-COST_FILE = "affinity_cost.json"  # measurements and seconds spent on them, beside run.json's training time
+FILE, COST_FILE = AFFINITY, AFFINITY_COST  # the table, and the measurements and seconds spent on them
 _BATCH_SEED = 0xAFF1  # seed namespace of the fixed affinity batches
 # parameter names of per-task (not shared) parameters: the heads and the task-embedding table
 NOT_SHARED = ("heads.", "task_embed")
 
 
 def active(cfg) -> bool:
-    """Whether ``cfg`` (a run config) measures affinity: ``train.affinity.enabled``, and the run's paradigm and
-    experiment listed in ``train.affinity.paradigms`` and ``.experiments`` (null: any)."""
-    a = cfg.train.affinity
-    if not a.enabled:
-        return False
-    if a.paradigms is not None and str(cfg.paradigm.name) not in list(a.paradigms):
-        return False
-    return a.experiments is None or str(cfg.experiment or "main") in list(a.experiments)
+    """Whether ``cfg`` (a run config) measures affinity (``train.affinity``; the rule lives with the run hash, which
+    leaves ``train.affinity`` out of a run that does not measure it: ``m2dino.runs.measures_affinity``)."""
+    return measures_affinity(cfg)
 
 
 def shared_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -186,16 +181,14 @@ class AffinityMonitor:
         mats = task_affinity(self.model, self.batches, self.lr, self.estimators, self.amp)
         self.rows += matrix_rows(step, self.tasks, mats)
         self.seconds += time.perf_counter() - t0
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic.replacing(self.path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
             w.writeheader()
             w.writerows(self.rows)
-        os.replace(tmp, self.path)
         # what it cost this session (set against run.json's train_seconds; resumed runs count only their own part)
         cost = {"tasks": len(self.tasks), "estimators": self.estimators, "measurements_this_session": self.done + 1,
                 "seconds_this_session": round(self.seconds, 2)}
-        self.path.with_name(COST_FILE).write_text(json.dumps(cost, indent=1) + "\n")
+        atomic.write_text(self.path.with_name(COST_FILE), json.dumps(cost, indent=1) + "\n")
         self.done += 1
 
 

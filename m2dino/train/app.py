@@ -18,11 +18,16 @@ from m2dino.train.paradigms import run_paradigm
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> list[str]:
+    from m2dino.synth.source import require_test_split
     from m2dino.data.validate import raise_if_invalid
     from m2dino.grouping import paradigm_units
     from m2dino.paths import data_root
+    from m2dino.pretrain.store import check_weights
 
-    raise_if_invalid(data_root(cfg), sorted({t for ids in paradigm_units(cfg).values() for t in ids}))
+    check_weights(cfg)
+    tasks = sorted({t for ids in paradigm_units(cfg).values() for t in ids})
+    raise_if_invalid(data_root(cfg), tasks)
+    require_test_split(data_root(cfg), tasks)
     return [str(p) for p in run_paradigm(cfg, progress=False)]
 
 

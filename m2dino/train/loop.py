@@ -31,7 +31,7 @@ from m2dino.train import affinity, checkpoint
 from m2dino.data.build import build_loader
 from m2dino.train.ddp import rank_and_world
 from m2dino.train.evaluation import eval_batch_size, evaluate, selection_score, trivial_scores
-from m2dino.train.optim import build_optimizer, build_scheduler
+from m2dino.optim import build_optimizer, build_scheduler
 from m2dino.train.weighting import LossWeighting
 
 LOG_FIELDS = ["step", "epoch", "task", "loss", "aux_loss", "lr"]

@@ -9,7 +9,8 @@ with ``train.threads`` torch threads, exactly as one process would: every unit s
 folder, and pins its thread count (results depend on it at float precision), so the metrics are byte-identical
 whatever the number of workers (tested). With ``runtime.stack`` > 1, the seeds of a unit that can train together
 (:func:`m2dino.train.stacked.stack_key`) train as one stacked model in one process, up to that many at a time; each
-keeps its own run folder, with the same files as trained alone (tested).
+keeps its own run folder, with the same files as trained alone (tested). A stop signal or a failed unit ends every
+worker, and a worker whose parent is gone ends itself (``m2dino.train.stopping``).
 """
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ import pandas as pd
 import torch.distributed as dist
 from omegaconf import DictConfig
 
-from m2dino import provenance
+from m2dino import runs
 from m2dino.grouping import paradigm_units
-from m2dino.paths import parse_run_path
+from m2dino.train import stopping
 from m2dino.train.ddp import rank_and_world
-from m2dino.train.run import default_data, default_model, is_done, run_config, run_dir, run_unit
+from m2dino.runs import is_done, run_config, run_dir
+from m2dino.train.run import default_data, default_model, run_unit
 from m2dino.train.stacked import run_stack, stack_key
 
 Job = tuple[DictConfig, str, list[str]]  # (config, unit, its task ids)
@@ -82,8 +84,9 @@ def run_configs(cfgs: Iterable[DictConfig], progress: bool = True, make_model=de
 
     _build_shared_backbones([c for c, _, _ in todo])  # once, before the workers ask for it
     threads = todo[0][0].train.threads
-    Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
-        delayed(_train)(stack, False, make_model, make_data) for stack in stacks)
+    with stopping.guard_pool():  # a stop signal or an error ends every worker (m2dino/train/stopping.py)
+        Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=int(threads) if threads else None)(
+            delayed(stopping.in_worker(_train))(stack, False, make_model, make_data) for stack in stacks)
     return [run_dir(c, u) for c, u, _ in jobs]
 
 
@@ -135,9 +138,8 @@ def collect_logs(paths: Iterable[Path | str]) -> pd.DataFrame:
     """The ``train_log.csv`` of each run folder, with ``paradigm``, ``unit`` and ``seed`` columns."""
     frames = []
     for d in map(Path, paths):
-        f = d / "train_log.csv"
-        if f.exists():
-            provenance.note_run(d)
-            where = parse_run_path(d, d.parents[2])  # paradigm, unit and seed; the experiment is not needed here
-            frames.append(pd.read_csv(f).assign(paradigm=where["paradigm"], unit=where["unit"], seed=where["seed"]))
+        if (d / runs.TRAIN_LOG).exists():
+            where = runs.parse_run_path(d, d.parents[2])  # paradigm, unit and seed; the experiment is not needed here
+            frames.append(runs.read_table(d, runs.TRAIN_LOG).assign(paradigm=where["paradigm"], unit=where["unit"],
+                                                                   seed=where["seed"]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

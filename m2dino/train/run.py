@@ -1,16 +1,13 @@
 """One run: a unit (one model over some tasks) for one seed, in its own folder, cached and resumable.
 
-``results/<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>/`` holds ``config.yaml`` (the resolved run config),
-``train_log.csv``, ``val_log.csv``, ``last.pt``, ``best.pt``, ``metrics.csv`` (test split, best checkpoint, beside
-the trivial predictor), ``per_image.csv``, ``per_image_trivial.csv``, ``routing.json``, ``run.json`` (timing) and
-``DONE`` (the config hash). A folder whose ``DONE`` matches the config is not redone; one without ``DONE`` resumes
-from ``last.pt`` if its config matches, and starts afresh otherwise.
+The run folder (where it is, what it holds, when it is finished, stale or partial) belongs to ``m2dino.runs``; this
+module trains into it: :func:`run_unit` asks ``m2dino.runs`` whether the run is finished, prepares the folder
+(resuming a partial run of the same config from ``last.pt``, wiping anything else), trains, writes the results
+atomically and marks the run finished last.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,65 +16,21 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import Dataset
 
-from m2dino.config import config_hash
-from m2dino.paths import MAIN, results_dir, run_path
+from m2dino import runs
+from m2dino.runs import METRIC_COLUMNS, is_done, run_config, run_dir
 from m2dino.threads import torch_threads
 from m2dino.registry import get_task
 from m2dino.train import checkpoint
-from m2dino.train.affinity import active as affinity_active
 from m2dino.train.evaluation import eval_batch_size, evaluate, trivial_fit, trivial_scores
 from m2dino.train.ddp import rank_and_world, wrap_ddp
 from m2dino.train.loop import fit
 from m2dino.data.truth import normalised_train_targets
 
-# Keys that say where things go, not what is computed: left out of the run's config hash.
-OUTPUT_KEYS = ("results_dir", "figures_dir", "run", "out", "predictions", "split")
-# Sections that never describe a run, so never hashed: how work is spread over processes and reported (runtime), the
-# benchmarks' settings (bench), and what a reproduction schedules around its runs (plan: the seed list, the probes).
-NOT_A_RUN = ("runtime", "bench", "plan")
-METRIC_COLUMNS = ["profile", "paradigm", "unit", "seed", "task", "type", "group", "metric", "value", "ci_low",
-                  "ci_high", "n_train", "n_test"]
 Splits = tuple[Mapping[str, Dataset], Mapping[str, Dataset], Mapping[str, Dataset]]
-
-
-def run_config(cfg: DictConfig, unit: str, task_ids: list[str]) -> DictConfig:
-    """The resolved config of one run: ``cfg`` with ``unit`` and ``tasks`` pinned to this unit."""
-    rc = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    rc.unit, rc.tasks = unit, list(task_ids)
-    return rc
-
-
-def run_hash(rc: DictConfig) -> str:
-    """The hash that decides whether a finished run can be reused: everything that can change its results.
-
-    Left out: output locations, the sections of :data:`NOT_A_RUN` whole (``runtime``: processes, loader workers,
-    stacking seeds, validation reporting, building the backbone on first use; ``bench``; ``plan``: the seed list and
-    the backbone's probes), ``train.affinity`` when this run does not measure it, and ``train.order_seed`` when null
-    (the task order follows the seed, as before the key existed); so changing them never retrains a finished run.
-    """
-    c = OmegaConf.to_container(rc, resolve=True)
-    for k in NOT_A_RUN + OUTPUT_KEYS:
-        c.pop(k, None)
-    if not affinity_active(rc):  # affinity off (or not measured in this paradigm) cannot change the run
-        c.get("train", {}).pop("affinity", None)
-    if c.get("train", {}).get("order_seed", 0) is None:
-        c["train"].pop("order_seed")
-    return config_hash(c)
-
-
-def run_dir(cfg: DictConfig, unit: str) -> Path:
-    """``results/<profile>/[<experiment>/]<paradigm>/<unit>/seed<k>`` (no experiment level for ``main``)."""
-    return run_path(results_dir(cfg), cfg.paradigm.name, unit, int(cfg.seed), cfg.get("experiment") or MAIN)
-
-
-def is_done(path: Path, rc: DictConfig) -> bool:
-    """Whether ``path`` holds a finished run of exactly this config."""
-    done = Path(path) / "DONE"
-    return done.exists() and done.read_text().strip() == run_hash(rc)
 
 
 def resolve_device(cfg: DictConfig) -> torch.device:
@@ -131,25 +84,6 @@ def default_data(cfg: DictConfig, task_ids: list[str]) -> Splits:
             LazySplit(lambda: build_datasets(cfg, ids, "test")))  # type: ignore[return-value]
 
 
-def _prepare_dir(path: Path, rc: DictConfig) -> None:
-    """Create the run folder; wipe a run of a different config so it can't be resumed by mistake.
-
-    A finished run of another task list is refused instead: ``tasks=`` narrowing a multi-task unit would otherwise
-    silently replace the full unit's run that the analysis reads.
-    """
-    saved = path / "config.yaml"
-    if saved.exists() and run_hash(old := OmegaConf.load(saved)) != run_hash(rc):
-        if (path / "DONE").exists() and list(old.tasks) != list(rc.tasks):
-            raise FileExistsError(
-                f"{path} holds a finished run of tasks {list(old.tasks)}; this run of tasks {list(rc.tasks)} would "
-                f"replace it. Keep runs on a subset of a unit apart with experiment=NAME, or delete the folder.")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    if not saved.exists():
-        OmegaConf.save(rc, saved)
-    (path / "DONE").unlink(missing_ok=True)
-
-
 def run_unit(cfg: DictConfig, unit: str, task_ids: list[str], progress: bool = True,
              make_model: Callable[[DictConfig, list[str]], nn.Module] = default_model,
              make_data: Callable[[DictConfig, list[str]], Splits] = default_data,
@@ -172,7 +106,7 @@ def _run_unit(cfg: DictConfig, rc: DictConfig, path: Path, unit: str, task_ids: 
               make_data: Callable[[DictConfig, list[str]], Splits], stop_after_epoch: int | None) -> Path:
     rank, world = rank_and_world()
     if rank == 0:
-        _prepare_dir(path, rc)
+        runs.start(path, rc)
     if world > 1:
         dist.barrier()
     t0 = time.perf_counter()
@@ -239,26 +173,23 @@ def write_test_results(rc: DictConfig, path: Path, results: Mapping[str, tuple[d
     for paradigm, res in ((rc.paradigm.name, results), ("trivial", trivial)):
         rows += metric_rows(rc, paradigm, res, {t: len(train_sets[t]) for t in res},
                             {t: len(test_sets[t]) for t in res}, n_boot)
-    pd.DataFrame(rows, columns=METRIC_COLUMNS).to_csv(path / "metrics.csv", index=False)
-    for name, res in (("per_image.csv", results), ("per_image_trivial.csv", trivial)):
-        pd.concat([df.assign(task=t) for t, (_, df) in res.items()], ignore_index=True).to_csv(path / name,
-                                                                                             index=False)
+    runs.write_table(path, runs.METRICS, pd.DataFrame(rows, columns=METRIC_COLUMNS))
+    for name, res in ((runs.PER_IMAGE, results), (runs.PER_IMAGE_TRIVIAL, trivial)):
+        runs.write_table(path, name, pd.concat([df.assign(task=t) for t, (_, df) in res.items()], ignore_index=True))
     routing = {t: {str(b): [int(c) for c in counts] for b, counts in blocks.items()} for t, blocks in routing.items()}
-    (path / "routing.json").write_text(json.dumps(routing, indent=1, sort_keys=True) + "\n")
+    runs.write_json(path, runs.ROUTING, routing)
 
 
 def mark_done(rc: DictConfig, path: Path, res, train_seconds: float, total_seconds: float,
               extra: Mapping | None = None) -> None:
     """``run.json`` (steps, model selection, timing, what the numbers depend on at float precision) and ``DONE``
-    (the run hash): the run is finished."""
-    info = {"hash": run_hash(rc), "steps": res.steps, "best_epoch": res.best_epoch,
-            "best_val_score": res.best_score, "train_seconds": round(train_seconds, 2),
-            "total_seconds": round(total_seconds, 2),
+    (the run hash), through :func:`m2dino.runs.mark_done`: last, after every result file. The run is finished."""
+    info = {"steps": res.steps, "best_epoch": res.best_epoch, "best_val_score": res.best_score,
+            "train_seconds": round(train_seconds, 2), "total_seconds": round(total_seconds, 2),
             # what else the numbers depend on at float precision: a different CPU kernel set or torch differs
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), **dict(extra or {})}
-    (path / "run.json").write_text(json.dumps(info, indent=1) + "\n")
-    (path / "DONE").write_text(run_hash(rc) + "\n")
+    runs.mark_done(path, rc, info)
 
 
 def metric_rows(rc: DictConfig, paradigm: str, results: Mapping[str, tuple[dict, pd.DataFrame]],

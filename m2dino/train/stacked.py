@@ -36,9 +36,11 @@ from m2dino.train.evaluation import eval_batch_size, evaluate_stacked, selection
 from m2dino.train.loop import (FitResult, NonFiniteLossError, _read_rows, progress_enabled, save_best, save_epoch,
                                val_rows)
 from m2dino.optim import adamw
-from m2dino.train.optim import build_scheduler, param_groups
-from m2dino.train.run import (Splits, _prepare_dir, _run_unit, default_data, default_model, is_done, mark_done,
-                              resolve_device, run_config, run_dir, run_hash, start_at_trivial, write_test_results)
+from m2dino.optim import build_scheduler, param_groups
+from m2dino import runs
+from m2dino.runs import is_done, run_config, run_dir, run_hash
+from m2dino.train.run import (Splits, _run_unit, default_data, default_model, mark_done, resolve_device,
+                              start_at_trivial, write_test_results)
 from m2dino.train.weighting import LossWeighting
 
 
@@ -234,7 +236,7 @@ def run_stack(cfgs: Sequence[DictConfig], unit: str, task_ids: list[str], progre
     with torch_threads(rcs[todo[0]].train.threads):  # results depend on it: pinned by config, as alone
         by_epoch: dict[int, list[int]] = defaultdict(list)
         for i in todo:
-            _prepare_dir(paths[i], rcs[i])
+            runs.start(paths[i], rcs[i])
             by_epoch[_resume_epoch(paths[i])].append(i)
         for group in by_epoch.values():
             _train_stack([cfgs[i] for i in group], [rcs[i] for i in group], [paths[i] for i in group], unit,

@@ -1,4 +1,5 @@
-"""Training settings chosen on val, never on test: the fine-tuning budget (``train.epochs``) and the batch size.
+"""The budget ladder: training settings chosen on val, never on test (the fine-tuning budget ``train.epochs``, the
+batch size, the step floor).
 
 Each candidate value trains the paradigms of the main experiment (TS, CG, AU, or a subset) for one seed; each run's
 model selection already scores val with the mean headroom score s over its tasks (``best_val_score`` in
@@ -10,14 +11,13 @@ move the comparison the study is about.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
 
-from m2dino.analysis.experiments import ensure_runs
+from m2dino import runs
+from m2dino.study.schedule import ensure_runs
 
 PARADIGMS = ("single", "clinical", "all")
 
@@ -37,15 +37,14 @@ def train_values(profile: str, key: str, values: Sequence[float], seed: int, par
     return {v: ensure_runs(profile, plan[v], extra=extra, seeds=[seed]) for v in plan}
 
 
-def val_table(runs: dict[float, list[Path]]) -> pd.DataFrame:
+def val_table(folders: dict[float, list[Path]]) -> pd.DataFrame:
     """Per value and paradigm: units, tasks, the task-weighted mean val s, its val Δs against TS, steps, time."""
     rows = []
-    for v, dirs in runs.items():
+    for v, dirs in folders.items():
         for d in dirs:
-            meta = json.loads((d / "run.json").read_text())
-            cfg = OmegaConf.load(d / "config.yaml")
-            rows.append({"value": v, "paradigm": str(cfg.paradigm.name), "unit": str(cfg.unit),
-                         "n_tasks": len(cfg.tasks), "val_s": float(meta["best_val_score"]),
+            meta, cfg = runs.read_run_json(d), runs.read_config(d)
+            rows.append({"value": v, "paradigm": str(cfg["paradigm"]["name"]), "unit": str(cfg["unit"]),
+                         "n_tasks": len(cfg["tasks"]), "val_s": float(meta["best_val_score"]),
                          "steps": int(meta["steps"]), "train_seconds": float(meta["train_seconds"])})
     units = pd.DataFrame(rows)
     units["weighted"] = units["val_s"] * units["n_tasks"]

@@ -1,7 +1,8 @@
-"""Experiment plans and analysis settings (no training here)."""
+"""The study layer: plans, analysis settings, the pool of what is not finished, and what is current (no training)."""
 import pytest
 
-from m2dino.analysis.experiments import data_scale_plan, expected_run_dirs, side_plan
+from m2dino.study.plans import data_scale_plan, side_plan
+from m2dino.study.schedule import expected_run_dirs
 from m2dino.analysis.settings import settings
 from m2dino.config import load
 
@@ -50,28 +51,37 @@ def test_data_scale_runs_keep_the_full_data_optimiser_steps():
     assert cfg.train.epochs == demo.epochs * 4 and cfg.data.fraction == 0.25
 
 
-def test_side_runs_take_the_profiles_side_seeds():
-    from m2dino.analysis.experiments import side_runs
+def test_side_runs_take_the_profiles_side_seeds_and_the_baseline_is_an_opt_in_at_demo():
+    from m2dino.study.plans import baseline_command, side_runs, study_plans
 
     plan, seeds = side_runs("demo")
-    assert seeds == [0] and any("model=fmc_baseline" in p for p in plan)
-    assert "model.encoder=efficientnet-b0" in plan[1]
+    assert seeds == [0] and not any("model=fmc_baseline" in p for p in plan)  # opt-in: no verdict reads it
+    plan, _ = side_runs("demo", baseline=True)
+    assert "model=fmc_baseline" in plan[1] and "model.encoder=efficientnet-b0" in plan[1]
+    assert any("model=fmc_baseline" in p for p in side_runs("paper")[0])  # the paper profile trains it
     assert side_runs("paper")[1] is None  # the profile's seeds
+    assert not any("model=fmc_baseline" in p for plan, _ in study_plans("smoke") for p in plan)
+    cmd = baseline_command("demo")
+    assert cmd == ("python -m m2dino train profile=demo experiment=fmc_baseline paradigm=all model=fmc_baseline "
+                   "model.encoder=efficientnet-b0 seed=0")
+    cfg = load(["profile=demo", *cmd.split(" train ")[1].split()])
+    assert cfg.model.name == "fmc_baseline" and cfg.experiment == "fmc_baseline"
     assert list(settings("demo").affinity_group_seeds) == [0] and settings("paper").affinity_group_seeds is None
 
 
 def test_ensure_plans_puts_every_plan_in_one_pool_baseline_first(monkeypatch, tmp_path):
     pytest.importorskip("m2dino.train", reason="the trainer defines the 'experiment' config key")
-    import m2dino.data.source as source
+    import m2dino.synth.source as source
     import m2dino.train.paradigms as paradigms
-    from m2dino.analysis.experiments import ensure_plans, main_plan, side_runs
+    from m2dino.study.plans import main_plan, side_runs
+    from m2dino.study.schedule import ensure_plans
 
     calls = []
     monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
     monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
     extra = [f"results_dir={tmp_path}"]
-    with pytest.raises(RuntimeError, match="left no metrics.csv"):  # nothing trained: the stub only records
-        ensure_plans("smoke", [(main_plan(), None), side_runs("smoke")], extra=extra)
+    with pytest.raises(RuntimeError, match="did not finish"):  # nothing trained: the stub only records
+        ensure_plans("smoke", [(main_plan(), None), side_runs("smoke", baseline=True)], extra=extra)
     assert len(calls) == 1  # one pool for both plans
     pool = calls[0]
     seeds = load(["profile=smoke"]).plan.seeds
@@ -101,3 +111,44 @@ def test_groupings_are_compared_on_the_seeds_both_trained(monkeypatch):
     _, summary = compare_groupings(pd.DataFrame(rows), {"clinical": "main", "affinity": "affinity_groups/x"},
                                    n_boot=10)
     assert seen == [[0], [0]] and list(summary["seeds"]) == ["0", "0"]
+
+
+def test_a_stale_run_is_retrained_by_the_plans_and_never_offered_for_reading(monkeypatch, tmp_path, capsys):
+    """The bug of issue 26: a run finished under an old train.epochs was skipped (it had a DONE) and then read."""
+    import m2dino.synth.source as source
+    import m2dino.train.paradigms as paradigms
+    from m2dino import runs
+    from m2dino.study.schedule import current, ensure_plans, planned
+    from m2dino.analysis.tidy import NoResultsError, tidy_results
+
+    calls = []
+    monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
+    monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
+    plan, extra = [([["paradigm=all"]], None)], [f"results_dir={tmp_path}"]
+    (p,) = planned("smoke", plan, extra)
+    for u, d in p.paths().items():  # finished under today's config
+        rc = runs.run_config(p.cfg, u, p.units[u])
+        runs.start(d, rc)
+        runs.mark_done(d, rc)
+    assert ensure_plans("smoke", plan, extra) == list(p.paths().values()) and calls == []
+    assert current("smoke", extra, plan)["state"].tolist() == [runs.FINISHED]
+    epochs = int(p.cfg.train.epochs)
+    changed = [*extra, f"train.epochs={epochs + 1}"]  # as if the profile's YAML had changed
+    with pytest.raises(RuntimeError, match="did not finish"):  # the stub trains nothing
+        ensure_plans("smoke", plan, changed)
+    assert len(calls) == 1 and [c.train.epochs for c in calls[0]] == [epochs + 1]  # in the pool, not skipped
+    assert f"train.epochs: {epochs} -> {epochs + 1}" in capsys.readouterr().out
+    table = current("smoke", changed, plan)
+    assert table["state"].tolist() == [runs.STALE] and f"train.epochs: {epochs} -> {epochs + 1}" in table["why"][0]
+    with pytest.raises(NoResultsError):
+        tidy_results(tmp_path / "smoke", table)  # not read
+    everything = current("smoke", extra)  # every plan of the profile: the rest is planned, not started
+    assert set(everything["state"]) == {runs.FINISHED, runs.PLANNED}
+    assert {"main", "ablation_dense", "fmc_baseline"} <= set(everything["experiment"])
+
+
+def test_training_the_baseline_experiment_without_the_baseline_model_is_refused(capsys):
+    from m2dino.commands.train import main
+
+    assert main(["profile=smoke", "experiment=fmc_baseline", "paradigm=all"]) == 2
+    assert "add model=fmc_baseline" in capsys.readouterr().err
