@@ -54,3 +54,27 @@ def test_the_loader_fetches_a_planned_batch_at_once(smoke_data):
     batch = items.__getitems__(keys)
     assert [k for k, _ in batch] == keys
     assert all(torch.equal(a["image"], b["image"]) for (_, a), (_, b) in zip(batch, (items[k] for k in keys)))
+
+
+def test_grey_and_colour_images_in_one_batch_augment_as_one_by_one():
+    """The real release mixes grey and RGB images within a task: a batch holding both is augmented kind by kind, each
+    image exactly as alone (found by the paper rehearsal's release-layout data)."""
+    from torchvision import tv_tensors
+
+    from m2dino.data import transforms
+    from m2dino.data.batch_augment import augment_batch
+
+    aug = transforms.AugmentConfig(rotate_deg=30, translate=0.2, scale=(0.7, 1.3), gain=0.5, contrast=0.5)
+    pipeline = transforms.augment("breast_2cls", aug)
+    g = torch.Generator().manual_seed(0)
+    samples = [{"image": tv_tensors.Image(torch.randint(0, 256, (c, 32, 32), generator=g, dtype=torch.uint8)),
+                "label": i % 2} for i, c in enumerate([1, 3, 3, 1, 1, 3])]
+    seeds = [101 * i + 7 for i in range(len(samples))]
+    images, targets = augment_batch(pipeline, samples, seeds, "classification")
+    gen = torch.default_generator
+    for k, (s, seed) in enumerate(zip(samples, seeds)):
+        state = gen.get_state()
+        gen.manual_seed(seed)
+        image, target = transforms.finish(pipeline(dict(s)), "classification")
+        gen.set_state(state)
+        assert torch.equal(images[k], image) and torch.equal(targets[k], target), k

@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from m2dino.checks.meta_weights import write_meta_checkpoint
 from m2dino.checks.release_data import write_release
 from m2dino.paths import RESULTS, REPO
+from m2dino import runs
 from m2dino.runs import run_path
 from m2dino.registry import task_ids
 
@@ -125,7 +126,7 @@ def _unit_figures(stats: dict, paradigm_dir: Path) -> dict:
     """Parameters, steps, median whole-step time and peak memory of one unit's training process."""
     ends = stats["step_ends"]
     gaps = [b - a for a, b in zip(ends, ends[1:])]
-    dirs = [d for d in paradigm_dir.glob("*/seed*") if (d / "DONE").exists()]
+    dirs = [d for d in paradigm_dir.glob("*/seed*") if (d / runs.DONE).exists()]
     if len(dirs) != 1:
         raise RehearsalError(f"{paradigm_dir}: expected one finished run, found {len(dirs)}")
     run = json.loads((dirs[0] / "run.json").read_text())

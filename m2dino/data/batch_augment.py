@@ -83,6 +83,16 @@ def augment_batch(pipeline: v2.Transform, samples: Sequence[dict[str, Any]], see
     generator (left as it was), as the model's images [B, 3, S, S] and targets stacked."""
     if not supported(pipeline):
         raise ValueError(f"augment_batch cannot reproduce {pipeline}")
+    channels = [int(s["image"].shape[0]) for s in samples]
+    if len(set(channels)) > 1:  # grey and colour images in one batch (the real release mixes them): each kind
+        # apart, as it would be one by one (a grey image's contrast is its own mean, not that of three copies)
+        out: list = [None] * len(samples)
+        for c in sorted(set(channels)):
+            idx = [i for i, ci in enumerate(channels) if ci == c]
+            images, targets = augment_batch(pipeline, [samples[i] for i in idx], [seeds[i] for i in idx], task_type)
+            for j, i in enumerate(idx):
+                out[i] = (images[j], targets[j])
+        return torch.stack([o[0] for o in out]), torch.stack([o[1] for o in out])
     gen = torch.default_generator
     state = gen.get_state()
     try:
