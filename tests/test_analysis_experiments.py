@@ -87,14 +87,19 @@ def test_groupings_are_compared_on_the_seeds_both_trained(monkeypatch):
     import m2dino.analysis.change as change
     from m2dino.analysis.affinity import compare_groupings
 
+    import numpy as np
+
+    from m2dino.analysis.inference import Effects, Row
+
     seen = []
 
-    def fake(tidy, ref, new, n_boot, seed):
+    def fake(tidy, ref, new, bootstrap=True, reader=None):
         seen.append(sorted(set(tidy["seed"])))
-        return pd.DataFrame({"task": ["a", "b"], "change": [1.0, -1.0]})
+        pts = pd.DataFrame({"task": ["a", "b"], "change": [1.0, -1.0], "p_holm": [0.5, 0.5]})
+        return Effects(pts, [Row((0,), np.array([v]), v + np.linspace(-1, 1, 8)[None, :], t)
+                             for t, v in zip(pts["task"], pts["change"])], "change")
 
-    monkeypatch.setattr(change, "compare_per_seed", fake)
-    monkeypatch.setattr(change, "seed_average", lambda d: d.assign(ci_low=-2.0, ci_high=2.0))
+    monkeypatch.setattr(change, "compare", fake)
     rows = [{"experiment": e, "paradigm": p, "seed": s}
             for e, p, seeds in (("main", "single", [0, 1, 2]), ("main", "clinical", [0, 1, 2]),
                                 ("affinity_groups/x", "clinical", [0])) for s in seeds]

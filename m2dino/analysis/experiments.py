@@ -11,6 +11,7 @@
 - ``fmc_baseline``: AU with the challenge's baseline architecture (``model=fmc_baseline``).
 
 The ablation and the baseline run on the seeds of ``side_seeds`` (``conf/analysis.yaml``; no verdict reads them).
+The A/A check's TS-only seeds (``aa_extra_seeds``) run beside the main experiment (:func:`aa_runs`).
 """
 from __future__ import annotations
 
@@ -95,6 +96,19 @@ def side_runs(profile: str) -> tuple[list[list[str]], list[int] | None]:
     st = settings(profile)
     seeds = None if st.side_seeds is None else [int(s) for s in st.side_seeds]
     return side_plan(st.side_tasks, st.baseline_encoder), seeds
+
+
+def aa_runs(profile: str) -> tuple[list[list[str]], list[int]]:
+    """The TS-only seeds of the A/A check (``aa_extra_seeds``, on the tasks of ``aa_tasks``; conf/analysis.yaml), as
+    a plan and its seeds for :func:`ensure_plans`: with the profile's seeds they make the 4+ TS seeds the check
+    splits in two arms (``m2dino.analysis.aa_check``). No seeds: an empty plan."""
+    from m2dino.analysis.settings import settings
+
+    st = settings(profile)
+    seeds = [int(s) for s in (st.aa_extra_seeds or [])]
+    if not seeds:
+        return [], []
+    return [["paradigm=single", *([f"tasks={_task_list(st.aa_tasks)}"] if st.aa_tasks else [])]], seeds
 
 
 def expected_run_dirs(cfg) -> list[Path]:
