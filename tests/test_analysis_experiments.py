@@ -81,6 +81,23 @@ def test_ensure_plans_puts_every_plan_in_one_pool_baseline_first(monkeypatch, tm
                                                          key=["all", "clinical", "single"].index)
 
 
+def test_the_aa_seeds_outside_the_profiles_seeds_are_trained(monkeypatch, tmp_path):
+    pytest.importorskip("m2dino.train", reason="the trainer defines the 'experiment' config key")
+    import m2dino.data.source as source
+    import m2dino.train.paradigms as paradigms
+    from m2dino.analysis.experiments import aa_runs, ensure_plans
+
+    plan, seeds = aa_runs("smoke")
+    assert seeds == [1, 2, 3] and "tasks=[" in plan[0][1]  # seed 0 is the profile's: 4 TS seeds on a few tasks
+    assert aa_runs("paper") == ([], [])
+    calls = []
+    monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
+    monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
+    with pytest.raises(RuntimeError, match="left no metrics.csv"):
+        ensure_plans("smoke", [aa_runs("smoke")], extra=[f"results_dir={tmp_path}"])
+    assert sorted(int(c.seed) for c in calls[0]) == [1, 2, 3]  # each one to train (was: none, seeds not in plan)
+
+
 def test_groupings_are_compared_on_the_seeds_both_trained(monkeypatch):
     import pandas as pd
 

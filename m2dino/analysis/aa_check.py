@@ -52,7 +52,8 @@ def aa_tidy(tidy: pd.DataFrame) -> tuple[pd.DataFrame, list[int], list[int]] | N
     pair_a, pair_b = {s: k for k, s in enumerate(a)}, {s: k for k, s in enumerate(b)}
     arm_a = ts[ts["seed"].isin(a)].assign(seed=lambda d: d["seed"].map(pair_a))
     arm_b = ts[ts["seed"].isin(b)].assign(seed=lambda d: d["seed"].map(pair_b), paradigm=ARM)
-    triv = main[(main["paradigm"] == TRIVIAL) & main["seed"].isin(a)].assign(seed=lambda d: d["seed"].map(pair_a))
+    triv = main[(main["paradigm"] == TRIVIAL) & main["seed"].isin(a) & main["task"].isin(set(ts["task"]))].assign(
+        seed=lambda d: d["seed"].map(pair_a))
     return pd.concat([arm_a, arm_b, triv], ignore_index=True), a, b
 
 

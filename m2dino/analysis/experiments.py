@@ -111,13 +111,13 @@ def aa_runs(profile: str) -> tuple[list[list[str]], list[int]]:
     return [["paradigm=single", *([f"tasks={_task_list(st.aa_tasks)}"] if st.aa_tasks else [])]], seeds
 
 
-def expected_run_dirs(cfg) -> list[Path]:
-    """Run folders a config will produce: one per unit and profile seed."""
+def expected_run_dirs(cfg, seeds: Sequence[int] | None = None) -> list[Path]:
+    """Run folders a config will produce: one per unit and seed (``seeds``; default the profile's)."""
     from m2dino.grouping import paradigm_units
 
     exp = cfg.get("experiment") or MAIN
     return [run_path(results_dir(cfg), cfg.paradigm.name, unit, s, exp)
-            for unit in paradigm_units(cfg) for s in cfg.plan.seeds]
+            for unit in paradigm_units(cfg) for s in (cfg.plan.seeds if seeds is None else seeds)]
 
 
 def ensure_runs(profile: str, plan: Plan, extra: Sequence[str] = (), progress: bool = False,
@@ -148,7 +148,7 @@ def ensure_plans(profile: str, plans: Sequence[tuple[Plan, Sequence[int] | None]
             cfg = load([f"profile={profile}", *overrides, *extra])
             for seed in (cfg.plan.seeds if seeds is None else seeds):
                 cfg_s = load([f"profile={profile}", *overrides, *extra, f"seed={seed}"])
-                dirs = [d for d in expected_run_dirs(cfg_s) if d.name == f"seed{seed}"]
+                dirs = expected_run_dirs(cfg_s, [seed])  # also a seed outside the profile's (aa_extra_seeds)
                 want.append((overrides, seed, dirs))
                 if not all((d / "DONE").exists() for d in dirs):
                     todo.append(cfg_s)
