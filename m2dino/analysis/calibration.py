@@ -9,9 +9,10 @@ Worlds, per variance regime and number of seeds K:
 - **null**: no effect anywhere. Coverage of the 95% intervals of a per-task Δs, a group mean and a slope (per task
   and the claims' mean slopes), the type-I error of the per-task test at 5%, the family-wise error rate over each
   Holm family of tasks (one comparison: experiment × paradigm), and each claim's share of ``equivalent``.
-- **power**: every task of the main experiment at its design MDE (what the machinery prints, from the null world's
-  mean variance terms with Satterthwaite's degrees of freedom), negative (room for AUC); the power is the share of
-  per-task tests with p below Holm's first-step level α/m, the level that MDE is stated at.
+- **power**: every Dice, IoU and MRE task of the main experiment at its design MDE (what the machinery prints, from
+  the null world's mean variance terms with Satterthwaite's degrees of freedom); the power is the share of per-task
+  tests with p below Holm's first-step level α/m, the level that MDE is stated at. (AUC tasks stay at 0: an AUC's
+  variance moves with its level, and its MDE is stated at the null's.)
 - **holds / fails**: per claim, only the runs it reads, with the claim true by 2 × its design MDE, or false by as
   much the other way. δ in every claim world is 2 × the row's design MDE: the smallest margin at which this design
   can show equivalence, so that agree, disagree and equivalent are all reachable. (With the config's δ an equivalence
@@ -176,7 +177,7 @@ def one_replicate(job: Job) -> Record:
     return rec
 
 
-def candidate_intervals(row, estimate: float, seed: int, n_boot: int = 400) -> dict[str, tuple[float, float]]:
+def candidate_intervals(row, estimate: float, seed: int, n_boot: int = 200) -> dict[str, tuple[float, float]]:
     """The 95% intervals of one task's Δs that the calibration rejected, on the same pseudo-values: the two-stage
     bootstrap the analysis used before (seeds with replacement, an image resample per drawn seed, percentiles); the t
     interval
@@ -190,8 +191,8 @@ def candidate_intervals(row, estimate: float, seed: int, n_boot: int = 400) -> d
     means = np.asarray(row.points, dtype=float)
     se_seed = float(np.std(means, ddof=1) / np.sqrt(k))
     rng = np.random.default_rng(seed)
-    ws = np.stack([np.bincount(rng.integers(0, k, k), minlength=k) for _ in range(n_boot)]).astype(float)
-    wi = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)]).astype(float)
+    ws = rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(float)  # seeds drawn, as counts
+    wi = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)  # images drawn, independently
     reps = ((ws @ x) * wi).sum(1) / (k * n)
     se_pig = float(np.std(reps, ddof=1))
     tq = float(t_dist.ppf(0.975, k - 1))
@@ -246,9 +247,7 @@ def claim_mdes(records: list[Record]) -> dict[str, tuple[float, dict[str, float]
             continue
         j = js[0]
         per = {lab: design_mde(records, f"claim|{p.key}|{lab}", ALPHA / max(j.m, 1)) for lab in j.tests.labels}
-        vals = np.array(list(per.values()))
-        row = float(np.nanmedian(vals)) if p.kind == "exists" else float(np.nanmax(vals))
-        out[p.key] = (row, per)
+        out[p.key] = (float(np.nanmax(list(per.values()))), per)  # as Judgement.mde: the largest of its tests
     return out
 
 
@@ -266,24 +265,37 @@ def _figure(rows: list, regime: str, k: int, name: str, what: str, got: tuple[fl
 
 # ---- worlds --------------------------------------------------------------------------------------------------------
 
+def _carriers(tasks: Sequence[str]) -> list[str]:
+    """The tasks that carry an effect in a claim world: Dice, IoU and MRE tasks, whose simulated effect is any
+    value (an AUC task's is bounded, a multi-class one's 0), so that a claim's true value is exactly what is asked."""
+    return [t for t in tasks if get_task(t).primary_metric != "auc"]
+
+
 def claim_worlds(setup: Setup, k: int, mdes: dict[str, tuple[float, dict[str, float]]]
                  ) -> list[tuple[str, tuple[str, ...], Callable, Callable, Design]]:
     """(name, rows it checks, effects when the claim holds, effects when it fails, design): one world per claim
-    (the two scale rows share one, as do the two segmentation rows), each with only the runs it reads."""
-    rich_t = [t.id for t in all_tasks() if t.group in setup.rich and t.id in setup.tasks]
-    scarce_t = [t.id for t in all_tasks() if t.group in setup.scarce and t.id in setup.tasks]
+    (the two scale rows share one, as do the two segmentation rows), each with only the runs it reads. The claim's
+    true value is 2 × its design MDE (the same MDE that sets δ = 2 × MDE): carried by the tasks whose effect the
+    simulation can set freely (:func:`_carriers`), scaled so that the row's statistic is exactly that."""
+    multi = {g for g, n in pd.Series([t.group for t in all_tasks() if t.id in setup.tasks]).value_counts().items()
+             if n > 1}
+    rich_t = [t.id for t in all_tasks() if t.group in setup.rich and t.group in multi and t.id in setup.tasks]
+    scarce_t = [t.id for t in all_tasks() if t.group in setup.scarce and t.group in multi and t.id in setup.tasks]
     v = {key: 2 * m for key, (m, _) in mdes.items()}
-    per_task = {key: {lab: 2 * x for lab, x in per.items()} for key, (_, per) in mdes.items()}
     worlds = []
     if {"scale_dependence_rich", "scale_dependence_scarce"} <= set(v):
         centre = float(np.mean(np.log2(setup.fractions)))
+        slope = {}
+        for row, tasks in (("scale_dependence_rich", rich_t), ("scale_dependence_scarce", scarce_t)):
+            direction = next(p.direction for p in PROTOCOL if p.key == row)
+            carry = _carriers(tasks)
+            for t in carry:  # the mean over the group's tasks of their slopes: direction × 2 MDE
+                slope[t] = direction * v[row] * len(tasks) / len(carry)
 
         def scale(sign: float) -> Callable:
             def eff(exp: str, par: str, task: str) -> float:
-                row = "scale_dependence_rich" if get_task(task).group in setup.rich else "scale_dependence_scarce"
-                direction = next(p.direction for p in PROTOCOL if p.key == row)
                 frac = float(exp.split("frac", 1)[1]) if "frac" in exp else 1.0
-                return sign * direction * v[row] * (np.log2(frac) - centre) if par == "clinical" else 0.0
+                return sign * slope.get(task, 0.0) * (np.log2(frac) - centre) if par == "clinical" else 0.0
             return eff
         worlds.append(("scale_dependence", ("scale_dependence_rich", "scale_dependence_scarce"), scale(1.0),
                        scale(-1.0), setup.design(k, rich_t + scarce_t, ("single", "clinical"), main=False)))
@@ -291,19 +303,20 @@ def claim_worlds(setup: Setup, k: int, mdes: dict[str, tuple[float, dict[str, fl
         if key not in v:
             continue
         d = next(p.direction for p in PROTOCOL if p.key == key)
-        first = next((t for t in tasks if t in per_task[key]), None)
+        best = min(_carriers(tasks) or tasks, key=lambda t: mdes[key][1].get(t, np.inf))  # one task carries it
 
-        def holds(exp, par, task, key=key, d=d, first=first):
-            return d * per_task[key][task] if par == "clinical" and task == first else 0.0
+        def holds(exp, par, task, key=key, d=d, best=best):
+            return d * v[key] if par == "clinical" and task == best else 0.0
 
         def fails(exp, par, task, key=key, d=d):
-            return -d * per_task[key].get(task, 0.0) if par == "clinical" else 0.0
+            return -d * v[key] if par == "clinical" else 0.0
         worlds.append((key, (key,), holds, fails, setup.design(k, tasks, ("single", "clinical"), data_scale=False)))
     if "au_over_cg_scarce" in v:
-        a = v["au_over_cg_scarce"]
+        carry = _carriers(scarce_t)
+        a = v["au_over_cg_scarce"] * len(scarce_t) / max(len(carry), 1)
         worlds.append(("au_over_cg_scarce", ("au_over_cg_scarce",),
-                       lambda exp, par, task: a if par == "all" else 0.0,
-                       lambda exp, par, task: -a if par == "all" else 0.0,
+                       lambda exp, par, task: a if par == "all" and task in carry else 0.0,
+                       lambda exp, par, task: -a if par == "all" and task in carry else 0.0,
                        setup.design(k, scarce_t, data_scale=False)))
     seg = [key for key in ("segmentation_drops_most_cg", "segmentation_drops_most_au") if key in v]
     if seg:
@@ -335,6 +348,8 @@ def calibrate_cell(setup: Setup, regime: Regime, k: int, log: Callable[[str], No
     targets = {}
     for key in {kk for r in null for kk in r.terms if kk.startswith(f"task|{MAIN}|")}:
         _, exp, par, task = key.split("|")
+        if not _carriers([task]):  # an AUC's variance moves with its level: its MDE is stated at the null's
+            continue
         m = sum(1 for kk in null[0].terms if kk.startswith(f"task|{exp}|{par}|"))
         targets[(exp, par, task)] = -design_mde(null, key, ALPHA / max(m, 1))
     power_design = setup.design(k, data_scale=False)

@@ -301,6 +301,8 @@ def _mde_factor(df: float, alpha: float, power: float) -> float:
 
     hi = 10.0
     while short(hi) < 0:
+        if hi > 1e6:  # no noncentrality reaches the power (the far tails failed): no detectable effect
+            return np.inf
         hi *= 2
     return float(optimize.brentq(short, 0.0, hi, xtol=1e-7))
 
@@ -317,13 +319,13 @@ def _factor_spline(alpha: float, power: float):
 
 
 def mde_factor(df: float, alpha: float = ALPHA, power: float = POWER) -> float:
-    """:func:`_mde_factor` from the spline of its level (relative error below 2e-3, tested): the same value
-    whatever was computed before, and microseconds instead of a root search per call."""
+    """:func:`_mde_factor` from the spline of its level (relative error below 2e-3, tested; df below 1 taken as 1):
+    the same value whatever was computed before, and microseconds instead of a root search per call."""
     if not np.isfinite(df) or df >= _DF_GRID[-1]:
         return _mde_factor(np.inf, float(alpha), float(power))
-    if df < _DF_GRID[0]:
-        return _mde_factor(float(df), float(alpha), float(power))
-    return float(np.exp(_factor_spline(float(alpha), float(power))(np.log(df))))
+    # below 1 degree of freedom (a variance estimate mostly noise: Satterthwaite on a near-cancelling difference of
+    # mean squares) the MDE is taken at 1 df: it is a design figure, and the noncentral t is unstable there
+    return float(np.exp(_factor_spline(float(alpha), float(power))(np.log(max(float(df), 1.0)))))
 
 
 def mde(se: float, df: float, alpha: float = ALPHA, power: float = POWER) -> float:

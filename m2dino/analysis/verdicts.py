@@ -261,14 +261,11 @@ class Judgement:
         return verdict(float(self.lo[0]), float(self.hi[0]), d, delta)
 
     def mde(self) -> float:
-        """At the family's first Holm step (α/m): per task (median) for an existential row, the largest of the
-        contrasts for an all-of row."""
+        """At the family's first Holm step (α/m), the largest over the row's tests: for an existential row the
+        effect any one of its tasks would be detected at, for an all-of row the binding contrast's."""
         if not self.tests.estimates:
             return np.nan
-        vals = [e.mde(ALPHA / max(self.m, 1)) for e in self.tests.estimates]
-        if self.protocol.kind == "exists":
-            return float(np.nanmedian(vals))
-        return float(np.nanmax(vals))
+        return float(np.nanmax([e.mde(ALPHA / max(self.m, 1)) for e in self.tests.estimates]))
 
     def shown(self) -> int:
         """The test the row shows: the decisive task of an existential row (the most significant along the claim,
