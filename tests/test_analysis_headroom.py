@@ -73,7 +73,7 @@ def test_beats_trivial_is_a_paired_interval_above_zero_with_mre_sign_flipped():
     assert not worse["beats"] and worse["diff_high"] < 0
 
 
-# ---- Δs and the two-stage bootstrap ---------------------------------------------------------------------------------
+# ---- Δs and its intervals ------------------------------------------------------------------------------------------
 
 def test_delta_s_with_a_ts_score_of_zero_is_kept_and_its_relative_change_excluded_with_the_reason(tmp_path):
     # TS Dice 0 and an empty trivial mask: s_TS = 0, the relative change is undefined, Δs is just s_CG

@@ -67,10 +67,13 @@ class Setup:
     beats_n_boot: int
     workers: int = 1
     slack_se: float = 0.0  # bounds widened by this many Monte-Carlo SEs (the small test allows for its own MC error)
-    candidates: bool = False  # also score the rejected candidate intervals (:func:`candidate_intervals`) in the null world
+    candidates: bool = False  # also score the rejected candidates (:func:`candidate_intervals`) in the null world
 
-    def design(self, k: int, tasks: Sequence[str] | None = None, paradigms: Sequence[str] = ("single", "clinical", "all"),
-               main: bool = True, data_scale: bool = True) -> Design:
+    def design(self, k: int, tasks: Sequence[str] | None = None,
+               paradigms: Sequence[str] = ("single", "clinical", "all"), main: bool = True,
+               data_scale: bool = True) -> Design:
+        """The study's runs at K seeds over ``tasks`` (default all of the setup's): the main experiment unless
+        ``main=False``, the data-scale fractions of the scale groups' tasks (TS and CG) unless ``data_scale=False``."""
         ids = tuple(t for t in self.tasks if tasks is None or t in tasks)
         ds = tuple(t for t in ids if get_task(t).group in self.scale_groups)
         d = Design.study(k, self.n_images, {f: ds for f in self.fractions} if data_scale and ds else None, ids,
@@ -420,7 +423,8 @@ def demo_regime(base: Regime, tables_dir: Path = RESULTS / "demo" / "tables") ->
     return base, f"from conf/analysis.yaml (no {path} with variance components)"
 
 
-def setup_from_config(small: bool = False, workers: int | None = None, replicates: int | None = None) -> tuple[Setup, str]:
+def setup_from_config(small: bool = False, workers: int | None = None,
+                      replicates: int | None = None) -> tuple[Setup, str]:
     """The :class:`Setup` of ``conf/analysis.yaml: calibration`` (its ``small`` block for ``small=True``), on the demo
     profile's design (data-scale fractions and groups, data-rich and data-scarce groups)."""
     from m2dino.analysis.settings import settings
@@ -432,7 +436,8 @@ def setup_from_config(small: bool = False, workers: int | None = None, replicate
         opts.update(dict(c.small))
     regimes, source = [], ""
     for name, r in dict(opts["regimes"]).items():
-        reg = Regime(str(name), float(r["seed_sd"]), float(r["image_sd"]), float(r["resid_sd"]), float(opts["unit_share"]))
+        reg = Regime(str(name), float(r["seed_sd"]), float(r["image_sd"]), float(r["resid_sd"]),
+                     float(opts["unit_share"]))
         if name == "demo":
             reg, source = demo_regime(reg)
         regimes.append(reg)
@@ -451,7 +456,8 @@ def setup_from_config(small: bool = False, workers: int | None = None, replicate
 
 def markdown(figures: pd.DataFrame) -> str:
     """The readable table: one line per figure, value ± MC SE, bound, ok."""
-    out = ["| regime | K | figure | of | value | MC SE | replicates | bound | ok |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| regime | K | figure | of | value | MC SE | replicates | bound | ok |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in figures.itertuples():
         ok = ("yes" if r.ok else "**NO**") if r.binding else ("meets it" if r.ok else "fails it (rejected)")
         out.append(f"| {r.regime} | {r.k} | {r.figure} | {r.what} | {r.value:.3f} | {r.mc_se:.3f} | {r.replicates} | "
@@ -464,8 +470,8 @@ def write_summary(figures: pd.DataFrame, setup: Setup, meta: dict, out_dir: Path
     out_dir.mkdir(parents=True, exist_ok=True)
     regimes = [{"name": r.name, "seed_sd": r.seed_sd, "image_sd": r.image_sd, "resid_sd": r.resid_sd,
                 "unit_share": r.unit_share, "per_task": bool(r.per_task)} for r in setup.regimes]
-    doc = {"all_ok": bool(figures.loc[figures["binding"], "ok"].all()), **meta, "ks": list(setup.ks), "n_images": setup.n_images,
-           "n_tasks": len(setup.tasks), "fractions": list(setup.fractions), "regimes": regimes,
+    doc = {"all_ok": bool(figures.loc[figures["binding"], "ok"].all()), **meta, "ks": list(setup.ks),
+           "n_images": setup.n_images, "n_tasks": len(setup.tasks), "fractions": list(setup.fractions), "regimes": regimes,
            "replicates": {"null": setup.replicates, "power": setup.power_replicates, "claims": setup.claim_replicates,
                           "through_disk": setup.disk_replicates},
            "figures": json.loads(figures.to_json(orient="records"))}
