@@ -96,18 +96,18 @@ def test_delta_m_on_a_mixed_case(tmp_path):
 
 
 def _changes(rows):
-    return pd.DataFrame(rows, columns=["comparison", "task", "type", "group", "change", "ci_low", "ci_high"])
+    return pd.DataFrame(rows, columns=["comparison", "task", "type", "group", "change", "p_holm"])
 
 
-def test_negative_transfer_needs_an_interval_below_zero():
+def test_negative_transfer_needs_a_holm_p_below_005_below_zero():
     ch = _changes([
-        ("CG vs TS", "breast_lesion", "segmentation", "breast", -30.0, -40.0, -20.0),   # negative
-        ("CG vs TS", "breast_2cls", "classification", "breast", -5.0, -12.0, 2.0),      # CI spans 0: neutral
-        ("CG vs TS", "breast_3cls", "classification", "breast", 4.0, 1.0, 8.0),         # positive
-        ("CG vs TS", "lung", "segmentation", "lung", -2.0, -3.0, -0.5),                 # negative
-        ("AU vs TS", "breast_lesion", "segmentation", "breast", -1.0, -3.0, 1.0),       # neutral
+        ("CG vs TS", "breast_lesion", "segmentation", "breast", -30.0, 0.001),   # negative
+        ("CG vs TS", "breast_2cls", "classification", "breast", -5.0, 0.2),      # not significant: neutral
+        ("CG vs TS", "breast_3cls", "classification", "breast", 4.0, 0.01),      # positive
+        ("CG vs TS", "lung", "segmentation", "lung", -2.0, 0.049),               # negative
+        ("AU vs TS", "breast_lesion", "segmentation", "breast", -1.0, np.nan),   # no p-value: no interval
     ])
-    assert list(classify(ch)["transfer"]) == ["negative", "neutral", "positive", "negative", "neutral"]
+    assert list(classify(ch)["transfer"]) == ["negative", "neutral", "positive", "negative", "no interval"]
     n = count_negative(ch).set_index("comparison")["n_negative"]
     assert n["CG vs TS"] == 2 and n["AU vs TS"] == 0
     by_type = count_negative(ch, "type").set_index(["comparison", "type"])["n_negative"]
@@ -116,6 +116,8 @@ def test_negative_transfer_needs_an_interval_below_zero():
     assert g.loc[("CG vs TS", "breast"), "mean_change"] == pytest.approx((-30 - 5 + 4) / 3)
     assert g.loc[("CG vs TS", "breast"), "n_negative"] == 1 and g.loc[("CG vs TS", "breast"), "n_positive"] == 1
     assert g.loc[("CG vs TS", "lung"), "n_tasks"] == 1
+    with pytest.raises(ValueError, match="p_holm"):
+        classify(ch.drop(columns="p_holm"))
 
 
 def test_run_path_and_parse_run_path_are_inverse(tmp_path):

@@ -91,20 +91,43 @@ def test_ensure_plans_puts_every_plan_in_one_pool_baseline_first(monkeypatch, tm
                                                          key=["all", "clinical", "single"].index)
 
 
+def test_the_aa_seeds_outside_the_profiles_seeds_are_trained(monkeypatch, tmp_path):
+    pytest.importorskip("m2dino.train", reason="the trainer defines the 'experiment' config key")
+    import m2dino.synth.source as source
+    import m2dino.train.paradigms as paradigms
+    from m2dino.study.plans import aa_runs
+    from m2dino.study.schedule import ensure_plans
+
+    plan, seeds = aa_runs("smoke")
+    assert seeds == [1, 2, 3] and "tasks=[" in plan[0][1]  # seed 0 is the profile's: 4 TS seeds on a few tasks
+    assert aa_runs("paper") == ([], [])
+    calls = []
+    monkeypatch.setattr(source, "ensure_data", lambda cfg: None)
+    monkeypatch.setattr(paradigms, "run_configs", lambda cfgs, progress=False: calls.append(list(cfgs)))
+    with pytest.raises(RuntimeError, match="did not finish"):
+        ensure_plans("smoke", [aa_runs("smoke")], extra=[f"results_dir={tmp_path}"])
+    assert sorted(int(c.seed) for c in calls[0]) == [1, 2, 3]  # each one to train (was: none, seeds not in plan)
+
+
 def test_groupings_are_compared_on_the_seeds_both_trained(monkeypatch):
     import pandas as pd
 
     import m2dino.analysis.change as change
     from m2dino.analysis.affinity import compare_groupings
 
+    import numpy as np
+
+    from m2dino.analysis.inference import Effects, Row
+
     seen = []
 
-    def fake(tidy, ref, new, n_boot, seed):
+    def fake(tidy, ref, new, bootstrap=True, reader=None):
         seen.append(sorted(set(tidy["seed"])))
-        return pd.DataFrame({"task": ["a", "b"], "change": [1.0, -1.0]})
+        pts = pd.DataFrame({"task": ["a", "b"], "change": [1.0, -1.0], "p_holm": [0.5, 0.5]})
+        return Effects(pts, [Row((0,), np.array([v]), v + np.linspace(-1, 1, 8)[None, :], t)
+                             for t, v in zip(pts["task"], pts["change"])], "change")
 
-    monkeypatch.setattr(change, "compare_per_seed", fake)
-    monkeypatch.setattr(change, "seed_average", lambda d: d.assign(ci_low=-2.0, ci_high=2.0))
+    monkeypatch.setattr(change, "compare", fake)
     rows = [{"experiment": e, "paradigm": p, "seed": s}
             for e, p, seeds in (("main", "single", [0, 1, 2]), ("main", "clinical", [0, 1, 2]),
                                 ("affinity_groups/x", "clinical", [0])) for s in seeds]

@@ -18,6 +18,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from m2dino.analysis.change import task_changes
+from m2dino.analysis.inference import task_resamples
 from m2dino.analysis.tables import data_scale_changes
 from m2dino.grouping import load_grouping, resolve_groups
 from m2dino.registry import TASK_TYPES, get_task
@@ -112,8 +113,7 @@ def fit(changes: pd.DataFrame, n_boot: int, seed: int = 0) -> Fit:
         raise AdvisorError("no measured changes of CG or AU against TS: run the three paradigms first")
     levels = [t for t in TASK_TYPES if t in set(d["type"])]
     tasks = np.array(sorted(d["task"].unique()))
-    rng = np.random.default_rng(seed)
-    picks = [np.arange(len(tasks))] + [rng.integers(0, len(tasks), len(tasks)) for _ in range(n_boot)]
+    picks = [np.arange(len(tasks)), *task_resamples(len(tasks), n_boot, seed)]
     coef = {p: [] for p in PARADIGMS if (d["paradigm"] == p).any()}
     seen = []
     by_task = {t: d[d["task"] == t] for t in tasks}

@@ -15,8 +15,8 @@ estimator (TAG's lookahead, or the gradient cosine), averaged over the measured 
 - **Groups from data.** Average-linkage clustering of the symmetrised affinity into as many groups as the clinical
   grouping has, written as a grouping config to ``results/<profile>/groupings/affinity.yaml``; CG is trained on it as
   ``experiment=affinity_groups/<hash>`` (the hash of the groups, so a new grouping never overwrites the runs of an
-  old one) and compared with the clinical CG by Δm and negative-transfer counts, with intervals from a bootstrap over
-  tasks.
+  old one) and compared with the clinical CG by Δm and negative-transfer counts, with Δm's intervals from the
+  crossed seed × image model (``m2dino.analysis.inference``).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from scipy.stats import spearmanr
 
 from m2dino import runs
 from m2dino.analysis.clustering import average_linkage
+from m2dino.analysis.inference import percentile_interval, task_resamples
 from m2dino.grouping import load_grouping, resolve_groups
 from m2dino.registry import all_tasks
 
@@ -171,22 +172,17 @@ def evaluate_predictions(pred: pd.DataFrame, measured: pd.DataFrame, n_boot: int
                          seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-task table of predicted beside measured, summary per estimator and paradigm).
 
-    Summary: Spearman's ρ with a 95% percentile interval from a bootstrap over tasks, the number of negative-transfer
+    Summary: Spearman's ρ with a 95% percentile interval from a bootstrap over tasks (``inference.task_resamples``:
+    here the tasks are the sample, the question being whether affinity ranks them), the number of negative-transfer
     tasks, how many of them were flagged (P < 0) and that share, and how many tasks were flagged in all.
     """
     m = pred.merge(measured, on=["paradigm", "task"], how="inner")
     m = m[np.isfinite(m["predicted"]) & np.isfinite(m["measured"])].reset_index(drop=True)
     m["flagged"] = m["predicted"] < 0
-    rng = np.random.default_rng(seed)
     rows = []
     for (est, p), d in m.groupby(["estimator", "paradigm"], sort=False):
         x, y = d["predicted"].to_numpy(float), d["measured"].to_numpy(float)
-        boots = []
-        for _ in range(n_boot):
-            k = rng.integers(0, len(d), len(d))
-            boots.append(_spearman(x[k], y[k]))
-        boots = np.array([b for b in boots if np.isfinite(b)])
-        lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
+        lo, hi = percentile_interval(np.array([_spearman(x[k], y[k]) for k in task_resamples(len(d), n_boot, seed)]))
         neg = d["negative_transfer"].to_numpy(bool)
         flagged = d["flagged"].to_numpy(bool)
         rows.append({"estimator": est, "paradigm": p, "measure": d["measure"].iloc[0], "n_tasks": len(d),
@@ -262,41 +258,56 @@ def compare_groupings(tidy: pd.DataFrame, experiments: Mapping[str, str], n_boot
                       seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CG under each grouping (label -> experiment of its CG runs) against the main TS runs.
 
-    Returns (per-task changes, summary). Summary per grouping: Δm (mean change, %) and the number of tasks with
-    negative transfer, each with a 95% interval from a bootstrap over tasks, and the paired difference of Δm from the
-    first grouping's. Tasks alone in their group (CG = TS) count as in any grouping. Only the seeds that every
-    grouping's CG runs share enter (column ``seeds``), so the groupings are compared on the same seeds.
+    Returns (per-task changes, summary). Summary per grouping: Δm (mean change over tasks, %) with its 95% interval
+    from the crossed seed × image model (``m2dino.analysis.inference``; the tasks are fixed, the seeds and test
+    images are the samples), the number of tasks with negative transfer (Holm p < 0.05 below 0), and the paired
+    difference of Δm from the first grouping's, with its interval (same seeds, same images). Tasks alone in their
+    group (CG = TS) count as in any grouping. Only the seeds that every grouping's CG runs share enter (column
+    ``seeds``), so the groupings are compared on the same seeds. ``n_boot`` and ``seed`` are not used.
     """
-    from m2dino.analysis.change import RunSet, compare_per_seed, seed_average
+    from m2dino.analysis import change
+    from m2dino.analysis.inference import Effects
     from m2dino.analysis.transfer import classify
 
     cg = tidy[tidy["paradigm"] == "clinical"]
     seeds = set.intersection(*(set(cg.loc[cg["experiment"] == e, "seed"]) for e in experiments.values()))
     tidy = tidy[tidy["seed"].isin(seeds)]  # the seeds every grouping trained (the affinity groups may run fewer)
-    ref = RunSet("main", "single")
-    per = {lab: classify(seed_average(compare_per_seed(tidy, ref, RunSet(exp, "clinical"), n_boot, seed)))
-           .assign(grouping=lab) for lab, exp in experiments.items()}
+    ref = change.RunSet("main", "single")
+    effs = {lab: change.compare(tidy, ref, change.RunSet(exp, "clinical")) for lab, exp in experiments.items()}
+    per = {lab: classify(e.points).assign(grouping=lab) for lab, e in effs.items()}
     tasks = sorted(set.intersection(*(set(d["task"]) for d in per.values())))
-    vals = {lab: d.set_index("task").loc[tasks] for lab, d in per.items()}
-    rng = np.random.default_rng(seed)
-    picks = [rng.integers(0, len(tasks), len(tasks)) for _ in range(n_boot)]
-    first = next(iter(vals))
+    # one table of every grouping's rows, so that a difference of groupings is one linear combination
+    both = Effects(pd.concat([e.points for e in effs.values()], ignore_index=True),
+                   [r for e in effs.values() for r in e.rows], "change")
+    offset, at = {}, 0
+    for lab, e in effs.items():
+        offset[lab], at = at, at + len(e.points)
+    first = next(iter(effs))
+
+    def idx(lab: str) -> dict[str, int]:
+        t = effs[lab].points["task"].tolist()
+        return {task: offset[lab] + t.index(task) for task in tasks}
+
     rows = []
-    for lab, d in vals.items():
+    for lab, d in per.items():
+        d = d.set_index("task").loc[tasks]
         ch = d["change"].to_numpy(float)
-        neg = (d["transfer"] == "negative").to_numpy(bool)
-        dm_b = np.array([np.nanmean(ch[k]) for k in picks])
-        neg_b = np.array([neg[k].sum() for k in picks])
-        diff = ch - vals[first]["change"].to_numpy(float)
-        diff_b = np.array([np.nanmean(diff[k]) for k in picks])
+        ok = [t for t, c in zip(tasks, ch) if np.isfinite(c)]
+        e = both.mean([idx(lab)[t] for t in ok])
+        lo, hi = e.interval()
+        first_ch = per[first].set_index("task").loc[tasks, "change"].to_numpy(float)
+        both_ok = [t for t, a, b in zip(tasks, ch, first_ch) if np.isfinite(a) and np.isfinite(b)]
+        w = {**{idx(lab)[t]: 1 / len(both_ok) for t in both_ok}}
+        if lab != first:
+            w.update({idx(first)[t]: -1 / len(both_ok) for t in both_ok})
+        diff = both.estimate(w) if lab != first else None
+        dlo, dhi = diff.interval() if diff is not None else (0.0, 0.0)
         rows.append({"grouping": lab, "experiment": experiments[lab], "seeds": " ".join(map(str, sorted(seeds))),
-                     "n_tasks": len(tasks),
-                     "delta_m": float(np.nanmean(ch)), "delta_m_ci_low": np.nanpercentile(dm_b, 2.5),
-                     "delta_m_ci_high": np.nanpercentile(dm_b, 97.5), "n_negative": int(neg.sum()),
-                     "n_negative_ci_low": float(np.percentile(neg_b, 2.5)),
-                     "n_negative_ci_high": float(np.percentile(neg_b, 97.5)),
-                     f"delta_m_minus_{first}": float(np.nanmean(diff)),
-                     "diff_ci_low": np.nanpercentile(diff_b, 2.5), "diff_ci_high": np.nanpercentile(diff_b, 97.5)})
+                     "n_tasks": len(tasks), "delta_m": float(np.nanmean(ch)), "delta_m_ci_low": lo,
+                     "delta_m_ci_high": hi, "n_negative": int((d["transfer"] == "negative").sum()),
+                     f"delta_m_minus_{first}": float(np.nanmean(ch[np.isin(tasks, both_ok)]) -
+                                                     np.nanmean(first_ch[np.isin(tasks, both_ok)])),
+                     "diff_ci_low": dlo, "diff_ci_high": dhi})
     return pd.concat(per.values(), ignore_index=True), pd.DataFrame(rows)
 
 
@@ -325,13 +336,11 @@ def affinity_findings(summary: pd.DataFrame, comparison: pd.DataFrame | None, la
         seeds = str(b["seeds"]).split()
         out.append(f"CG on the {b['grouping']} groups (found from data): Δm "
                    f"{b['delta_m']:+.1f}% [{b['delta_m_ci_low']:+.1f}, {b['delta_m_ci_high']:+.1f}] and "
-                   f"{b['n_negative']} negative-transfer tasks [{b['n_negative_ci_low']:.0f}, "
-                   f"{b['n_negative_ci_high']:.0f}], against {a['delta_m']:+.1f}% "
-                   f"[{a['delta_m_ci_low']:+.1f}, {a['delta_m_ci_high']:+.1f}] and {a['n_negative']} "
-                   f"[{a['n_negative_ci_low']:.0f}, {a['n_negative_ci_high']:.0f}] with the {a['grouping']} groups "
-                   f"(difference {b[diff]:+.1f} points [{b['diff_ci_low']:+.1f}, {b['diff_ci_high']:+.1f}]; "
-                   f"intervals: bootstrap over {int(b['n_tasks'])} tasks; both groupings on "
-                   f"{'seeds' if len(seeds) > 1 else 'seed'} {', '.join(seeds)}).")
+                   f"{b['n_negative']} negative-transfer tasks, against {a['delta_m']:+.1f}% "
+                   f"[{a['delta_m_ci_low']:+.1f}, {a['delta_m_ci_high']:+.1f}] and {a['n_negative']} with the "
+                   f"{a['grouping']} groups (difference {b[diff]:+.1f} points [{b['diff_ci_low']:+.1f}, "
+                   f"{b['diff_ci_high']:+.1f}]; intervals over seeds and test images, {int(b['n_tasks'])} tasks; "
+                   f"both groupings on {'seeds' if len(seeds) > 1 else 'seed'} {', '.join(seeds)}).")
     return " ".join(out) + "\n"
 
 

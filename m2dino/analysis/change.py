@@ -1,13 +1,13 @@
-"""Per-task change of one set of runs against another (by default: each paradigm against task-specific, TS).
+"""Per-task change of one set of runs against another (by default: each paradigm against task-specific, TS), the
+secondary effect beside Δs.
 
 The change of task t is the relative change of its primary metric, direction-aware so that positive is better
 (MRE: lower is better), in percent:  change_t = d_t (M_new,t - M_ref,t) / M_ref,t x 100,  d_t = +1 (Dice, AUC, IoU) or
--1 (MRE). Its 95% interval comes from a paired bootstrap over test images
-(``m2dino.metrics.paired_bootstrap_change``, images matched by path) within each seed.
+-1 (MRE). Per seed from the runs' metrics; the task's change is the mean over the seeds both sets have.
 
-Averaging over seeds: the change is the mean over the seeds present in both sets; the interval is the mean of the
-per-seed interval bounds (conservative: exact if the seeds' errors were perfectly correlated, wider than needed if they
-are independent). Seed-to-seed spread is reported separately as ``seed_sd``.
+Its 95% interval, p-value and Holm adjustment come from the crossed seed × image model of
+``m2dino.analysis.inference``, on the jackknife pseudo-values of the relative change over the test images (paired,
+matched by path): the same machinery as Δs, never an average of per-seed bounds.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from m2dino.analysis.inference import Effects, Row, holm, jackknife
 from m2dino.analysis.tidy import primary_table, read_per_image
-from m2dino.metrics.bootstrap import relative
+from m2dino.metrics.bootstrap import align, relative
 from m2dino.registry import get_task
 
 REF_PARADIGM = "single"
@@ -38,18 +39,6 @@ class RunSet:
         return p if self.experiment == "main" else f"{p} ({self.experiment})"
 
 
-def _paired_change(task: str, ref_dir: str, new_dir: str, n_boot: int, seed: int) -> dict:
-    from m2dino.metrics import paired_bootstrap_change
-
-    res = paired_bootstrap_change(task, read_per_image(Path(ref_dir), task), read_per_image(Path(new_dir), task),
-                                  n_boot=n_boot, seed=seed)
-    return {k: float(res[k]) * CHANGE_SCALE for k in ("change", "ci_low", "ci_high")}
-
-
-# paired_bootstrap_change returns a fraction (0.1 = 10% better); the tables here are in percent.
-CHANGE_SCALE = 100.0
-
-
 def relative_change(task: str, ref: float, new: float) -> float:
     """Direction-aware relative change in percent (positive = better), the per-task term of Δm.
 
@@ -61,12 +50,11 @@ def relative_change(task: str, ref: float, new: float) -> float:
     return float(relative(new, ref, get_task(task).direction)) * 100.0
 
 
-def compare_per_seed(tidy: pd.DataFrame, ref: RunSet, new: RunSet, n_boot: int = 1000, seed: int = 0,
-                     bootstrap: bool = True) -> pd.DataFrame:
-    """Change of ``new`` against ``ref`` for every task and seed present in both (one row each).
-
-    ``bootstrap=False`` skips the intervals (point changes from metrics.csv only, e.g. for quick tables).
-    """
+def compare_per_seed(tidy: pd.DataFrame, ref: RunSet, new: RunSet, n_boot: int = 0, seed: int = 0,
+                     bootstrap: bool = False) -> pd.DataFrame:
+    """Change of ``new`` against ``ref`` for every task and seed present in both (one row each; points only: the
+    intervals are per task, :func:`compare`). ``n_boot``, ``seed`` and ``bootstrap`` are not used (kept for
+    callers)."""
     prim = primary_table(tidy)
     a = prim[(prim["experiment"] == ref.experiment) & (prim["paradigm"] == ref.paradigm)]
     b = prim[(prim["experiment"] == new.experiment) & (prim["paradigm"] == new.paradigm)]
@@ -74,43 +62,65 @@ def compare_per_seed(tidy: pd.DataFrame, ref: RunSet, new: RunSet, n_boot: int =
     m = a[keys + ["value", "run_dir"]].merge(
         b[keys + ["type", "group", "unit", "metric", "n_train", "n_test", "value", "run_dir"]],
         on=keys, suffixes=("_ref", "_new"))
-    rows = []
-    for r in m.itertuples(index=False):
-        row = {"comparison": f"{new.label} vs {ref.label}", "experiment": new.experiment, "paradigm": new.paradigm,
-               "ref_experiment": ref.experiment, "ref_paradigm": ref.paradigm, "task": r.task, "type": r.type,
-               "group": r.group, "unit": r.unit, "seed": int(r.seed), "metric": r.metric, "n_train": r.n_train,
-               "n_test": r.n_test, "ref_value": r.value_ref, "new_value": r.value_new,
-               "change": relative_change(r.task, r.value_ref, r.value_new)}
-        if bootstrap:
-            boot = _paired_change(r.task, r.run_dir_ref, r.run_dir_new, n_boot, seed)
-            row.update(ci_low=boot["ci_low"], ci_high=boot["ci_high"], change_boot=boot["change"])
-        else:
-            row.update(ci_low=np.nan, ci_high=np.nan, change_boot=np.nan)
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    if out.empty:
+    if m.empty:
         raise ValueError(f"no task has runs of both {ref.label} and {new.label} with a common seed")
-    return out
+    return pd.DataFrame({"comparison": f"{new.label} vs {ref.label}", "experiment": new.experiment,
+                         "paradigm": new.paradigm, "ref_experiment": ref.experiment, "ref_paradigm": ref.paradigm,
+                         "task": m["task"], "type": m["type"], "group": m["group"], "unit": m["unit"],
+                         "seed": m["seed"].astype(int), "metric": m["metric"], "n_train": m["n_train"],
+                         "n_test": m["n_test"], "ref_value": m["value_ref"], "new_value": m["value_new"],
+                         "change": [relative_change(t, r, n) for t, r, n in zip(m["task"], m["value_ref"],
+                                                                                 m["value_new"])],
+                         "ref_run_dir": m["run_dir_ref"], "new_run_dir": m["run_dir_new"]})
 
 
-def seed_average(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """One row per comparison and task: mean change over seeds, mean interval bounds, seed spread."""
+def compare(tidy: pd.DataFrame, ref: RunSet, new: RunSet, bootstrap: bool = True,
+            reader=read_per_image) -> Effects:
+    """One row per task: the change of ``new`` against ``ref`` averaged over their common seeds, with its interval,
+    p and Holm p (over this comparison's tasks) from the crossed model; ``bootstrap=False``: points only (no
+    per-image table is read). The :class:`~m2dino.analysis.inference.Effects` it returns combine into means."""
+    per = compare_per_seed(tidy, ref, new)
     keys = ["comparison", "experiment", "paradigm", "ref_experiment", "ref_paradigm", "task", "type", "group",
             "metric"]
-    g = per_seed.groupby(keys, sort=False)
-    out = g.agg(change=("change", "mean"), change_boot=("change_boot", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
-                seed_sd=("change", "std"), n_seeds=("seed", "nunique"), ref_value=("ref_value", "mean"),
-                new_value=("new_value", "mean"), n_train=("n_train", "mean"), n_test=("n_test", "mean")).reset_index()
-    out["seed_sd"] = out["seed_sd"].fillna(0.0)
-    out["seeds"] = g["seed"].apply(lambda s: ",".join(str(int(x)) for x in sorted(s.unique()))).values
-    return out
+    points, rows = [], []
+    for key, d in per.groupby(keys, sort=False):
+        d = d.sort_values("seed")
+        seeds = tuple(int(s) for s in d["seed"])
+        ch = d["change"].to_numpy(float)
+        x = _pseudo(key[5], d, reader) if bootstrap and np.isfinite(ch).all() else None
+        points.append({**dict(zip(keys, key)), "change": float(np.mean(ch)),
+                       "seed_sd": float(np.std(ch, ddof=1)) if len(ch) > 1 else 0.0, "n_seeds": len(seeds),
+                       "seeds": ",".join(map(str, seeds)), "ref_value": float(d["ref_value"].mean()),
+                       "new_value": float(d["new_value"].mean()), "n_train": float(d["n_train"].mean()),
+                       "n_test": float(d["n_test"].mean())})
+        rows.append(Row(seeds, ch, x, str(key[5])))
+    eff = Effects(pd.DataFrame(points), rows, "change")
+    est = [eff.estimate({i: 1.0}) if rows[i].x is not None else None for i in range(len(rows))]
+    ci = np.array([e.interval() if e is not None else (np.nan, np.nan) for e in est]).reshape(-1, 2)
+    eff.points["ci_low"], eff.points["ci_high"] = ci[:, 0], ci[:, 1]
+    eff.points["se"] = [e.se if e is not None else np.nan for e in est]
+    eff.points["df"] = [e.df if e is not None else np.nan for e in est]
+    eff.points["p"] = [e.p() if e is not None else np.nan for e in est]
+    eff.points["p_holm"] = holm(eff.points["p"])
+    return eff
+
+
+def _pseudo(task: str, d: pd.DataFrame, reader) -> np.ndarray:
+    """[K, n] jackknife pseudo-values of the relative change (%) of one task, seed by seed."""
+    direction = get_task(task).direction
+    out = []
+    for r in d.itertuples():
+        tabs = align(task, {"reference": reader(Path(r.ref_run_dir), task), "new": reader(Path(r.new_run_dir), task)})
+        out.append(jackknife(task, tabs, lambda m: relative(m["new"], m["reference"], direction) * 100.0))
+    return np.vstack(out)
 
 
 def task_changes(tidy: pd.DataFrame, experiment: str = "main", paradigms: tuple[str, ...] = ("clinical", "all"),
-                 n_boot: int = 1000, seed: int = 0, bootstrap: bool = True) -> pd.DataFrame:
-    """Seed-averaged per-task change of each paradigm against TS within one experiment (rows: paradigm x task)."""
+                 n_boot: int = 0, seed: int = 0, bootstrap: bool = True, reader=read_per_image) -> pd.DataFrame:
+    """Per-task change of each paradigm against TS within one experiment (rows: paradigm x task), with intervals,
+    p and Holm p per comparison (``n_boot`` and ``seed`` are not used: the intervals come from the crossed model)."""
     ref = RunSet(experiment, REF_PARADIGM)
-    parts = [seed_average(compare_per_seed(tidy, ref, RunSet(experiment, p), n_boot, seed, bootstrap))
+    parts = [compare(tidy, ref, RunSet(experiment, p), bootstrap, reader).points
              for p in paradigms if ((tidy["experiment"] == experiment) & (tidy["paradigm"] == p)).any()]
     if not parts:
         raise ValueError(f"experiment {experiment!r} has no runs of {list(paradigms)}")

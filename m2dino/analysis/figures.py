@@ -17,7 +17,7 @@ from m2dino.analysis.transfer import classify
 from m2dino.registry import TASK_TYPES, all_tasks
 
 FIGURE_NAMES = {
-    "delta_s_vs_ts": "per-task Δs of CG and AU against TS (headroom scale), two-stage 95% CIs, coloured by Holm",
+    "delta_s_vs_ts": "per-task Δs of CG and AU against TS (headroom scale), 95% CIs over seeds and images, coloured by Holm",
     "task_change_vs_ts": "per-task change of CG and AU against TS, with paired-bootstrap 95% CIs",
     "group_change_vs_ts": "mean change against TS per clinical group",
     "type_change_vs_ts": "mean change against TS per task type, and Δm",
@@ -44,7 +44,7 @@ TRANSFER_COLORS = {"negative": "tab:red", "positive": "tab:green", "neutral": "0
 
 
 def plot_delta_s(table: pd.DataFrame, label: str) -> plt.Figure:
-    """Δs per task (one panel per comparison) with two-stage 95% intervals, coloured by negative / positive transfer
+    """Δs per task (one panel per comparison) with 95% intervals over seeds and images, coloured by negative / positive transfer
     after Holm's correction over the comparison's tasks; tasks ordered by clinical group and type. One experiment
     at a time (the main and data-scale experiments are never mixed)."""
     if table["experiment"].nunique() != 1:
@@ -72,8 +72,8 @@ def plot_delta_s(table: pd.DataFrame, label: str) -> plt.Figure:
     axes[0][0].invert_yaxis()
     fig.suptitle("Per-task Δs against TS, coloured by transfer after Holm", fontsize=9)
     _caption(fig, f"Ours: {label}. s = (M − M_trivial)/(M_perfect − M_trivial) (MRE: 1 − MRE/MRE_trivial); dots: "
-                  "mean over seeds; whiskers: two-stage bootstrap 95% interval (seeds, then test images); colour: "
-                  "Holm-adjusted p < 0.05 over the comparison's tasks.")
+                  "mean over seeds; whiskers: 95% interval over seeds and test images (crossed; t, Satterthwaite df); "
+                  "colour: Holm-adjusted p < 0.05 over the comparison's tasks.")
     fig.tight_layout()
     return fig
 

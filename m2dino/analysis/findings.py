@@ -2,7 +2,8 @@
 
 Every sentence names its numbers' provenance; with synthetic data the section says that it is a stand-in and that its
 numbers are not the study's. The primary effect is Δs on the headroom scale (``m2dino.analysis.delta_s``), with
-two-stage (seed, image) intervals; relative changes and Δm in % follow as secondary numbers. Each verdict carries its
+intervals from the crossed seed × image model (``m2dino.analysis.inference``); relative changes and Δm in % follow as
+secondary numbers. Each verdict carries its
 statistic, interval, minimum detectable effect and the runs it read (``m2dino.analysis.verdicts``).
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ def headroom_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     if dsa is not None and len(dsa):
         m = dsa[dsa["experiment"] == "main"]
         out.append("- Δs against TS over tasks (headroom score s = (M − M_trivial)/(M_perfect − M_trivial); "
-                   "two-stage seed × image 95% interval): " + "; ".join(
+                   "95% interval over seeds and images, crossed): " + "; ".join(
                        f"{r.comparison.split(' ')[0]} {r.delta_s:+.3f} {_ci(r.ci_low, r.ci_high)} "
                        f"(T={r.n_tasks}, {r.n_seeds} seed(s))" for r in m.itertuples()) + ".")
     dt = tables.get("delta_s_task")
@@ -61,14 +62,39 @@ def headroom_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     v = tables.get("verdicts")
     if v is not None and len(v):
         counts = v["verdict"].value_counts()
-        out.append("- The study's claims, each by its declared test (docs/analysis.md): " + ", ".join(
-            f"{counts.get(k, 0)} {k}" for k in VERDICTS) + ".")
+        out.append("- The study's claims, each by its declared test (docs/analysis.md; intervals from the crossed "
+                   "seed × image model, Holm within each claim's family): " + ", ".join(
+                       f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in VERDICTS) + ".")
+        sens = tables.get("verdict_sensitivity")
         for r in v.itertuples():
             est = f"{r.estimate:+.3f} {_ci(r.ci_low, r.ci_high)}" if pd.notna(r.estimate) else "no estimate"
             mde = f", MDE {r.mde:.3f}" if pd.notna(r.mde) else ""
-            out.append(f"  - {r.study_says} [{r.grade}] ({r.claim}): **{r.verdict}** — {r.statistic}: {est}{mde}; "
-                       f"runs: {r.runs}. {r.reason}.")
+            out.append(f"  - {r.study_says} [{r.grade}] ({r.claim}): **{r.verdict.replace('_', ' ')}** — "
+                       f"{r.statistic}: {est}{mde}; δ = {r.delta:g} ({r.delta_reason}); family: {r.family}; "
+                       f"{_sensitivity(sens, r.claim)}runs: {r.runs}. {r.reason}.")
+    ac = tables.get("au_consistency")
+    if ac is not None and len(ac):
+        r = ac.iloc[0]
+        out.append(f"- Descriptive, not a verdict: AU is more consistent across groups [A]: SD over {int(r.n_groups)} "
+                   f"multi-task groups of the group mean Δs, CG {r.sd_cg:.3f} vs AU {r.sd_au:.3f}, difference "
+                   f"{r.estimate:+.3f} {_ci(r.ci_low, r.ci_high)} ({r.interval}).")
+    aa = tables.get("aa_check")
+    if aa is not None and len(aa):
+        from m2dino.analysis.aa_check import summary
+
+        out.append(f"- {summary(aa)}")
     return out
+
+
+def _sensitivity(sens: pd.DataFrame | None, claim: str) -> str:
+    """"at δ/2: x, 2δ: y; " where the verdict changes with δ (nothing when it does not)."""
+    if sens is None or sens.empty:
+        return ""
+    s = sens[sens["claim"] == claim].set_index("delta_multiplier")["verdict"]
+    base = s.get(1.0)
+    moved = [f"at {'δ/2' if k == 0.5 else '2δ'}: {s[k].replace('_', ' ')}" for k in (0.5, 2.0)
+             if k in s.index and s[k] != base]
+    return ("; ".join(moved) + "; ") if moved else ""
 
 
 def group_sign_line(groups: pd.DataFrame) -> str:

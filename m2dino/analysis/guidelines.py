@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from m2dino.analysis.inference import task_resamples
 MIN_TASKS = 3  # fewer tasks than this give no "clear" recommendation: a bootstrap over 2 is noise
 PARADIGM_NAME = {"single": "single (TS)", "clinical": "clinical-group (CG)", "all": "all-task (AU)"}
 
@@ -58,10 +59,9 @@ def _boot(df: pd.DataFrame, stat: Callable[[Cols, np.ndarray], float], n_boot: i
     tasks, code = np.unique(df["task"].to_numpy(), return_inverse=True)
     if len(tasks) < 2 or not np.isfinite(point):
         return point, np.nan, np.nan
-    rng = np.random.default_rng(seed)
     vals = []
-    for _ in range(n_boot):
-        counts = np.bincount(rng.integers(0, len(tasks), len(tasks)), minlength=len(tasks))
+    for pick in task_resamples(len(tasks), n_boot, seed):
+        counts = np.bincount(pick, minlength=len(tasks))
         v = stat(cols, counts[code].astype(float))
         if np.isfinite(v):
             vals.append(v)

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from m2dino import atomic, runs
 from m2dino.analysis import affinity as A
 from m2dino.analysis.advisor import AdvisorError, Query, advise, effects, fit, measured_changes
-from m2dino.analysis.change import RunSet, compare_per_seed, seed_average
+from m2dino.analysis.change import RunSet, compare
 from m2dino.analysis.findings import what_we_found
 from m2dino.analysis.paradigm_results import result_table
 from m2dino.analysis.routing import load_routing, routing_similarity
@@ -81,8 +81,7 @@ def study_tables(tidy: pd.DataFrame, n_boot: int, bootstrap: bool) -> dict[str, 
             pass  # too few changes to fit: the data-scale table alone
     have = {(e, p) for e, p in zip(tidy["experiment"], tidy["paradigm"])}
     if {("ablation_dense", "all"), (MAIN, "all")} <= have:
-        tables["moe_vs_dense"] = seed_average(compare_per_seed(tidy, RunSet("ablation_dense", "all"),
-                                                               RunSet(MAIN, "all"), n_boot, 0, bootstrap))
+        tables["moe_vs_dense"] = compare(tidy, RunSet("ablation_dense", "all"), RunSet(MAIN, "all"), bootstrap).points
     return tables
 
 

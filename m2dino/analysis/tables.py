@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from m2dino.analysis.change import REF_PARADIGM, RunSet, aggregate, compare_per_seed, seed_average, task_changes
+from m2dino.analysis.change import REF_PARADIGM, RunSet, aggregate, compare, task_changes
 from m2dino.analysis.delta_m import delta_m, delta_m_table
+from m2dino.analysis.aa_check import aa_check
+from m2dino.analysis.delta_s import Evidence, Reader, beats_table, delta_s_task_csv, family_of, task_table, two_stage
 from m2dino.analysis.delta_s import aggregate as aggregate_s
-from m2dino.analysis.delta_s import beats_table, delta_s_task_csv, family_of, task_table, two_stage
 from m2dino.analysis.guidelines import derive_guideline, scale_groups
 from m2dino.analysis.study import side_by_side
-from m2dino.analysis.tidy import provenance
+from m2dino.analysis.tidy import provenance, read_per_image
 from m2dino.analysis.transfer import count_negative
-from m2dino.analysis.verdicts import verdict_table
+from m2dino.analysis.verdicts import au_consistency, claim_deltas, sensitivity_table, verdict_table
 
 # Other experiments compared against the main experiment's TS runs, when present.
 SIDE_EXPERIMENTS = {"ablation_dense": "all", "fmc_baseline": "all"}
@@ -42,18 +43,14 @@ def side_changes(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True) -> pd.
     main_ts = RunSet("main", REF_PARADIGM)
     for exp, paradigm in SIDE_EXPERIMENTS.items():
         if ((tidy["experiment"] == exp) & (tidy["paradigm"] == paradigm)).any():
-            parts.append(seed_average(compare_per_seed(tidy, main_ts, RunSet(exp, paradigm), n_boot, 0, bootstrap)))
+            parts.append(compare(tidy, main_ts, RunSet(exp, paradigm), bootstrap).points)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def headroom_tables(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True,
-                    profile: str | None = None) -> dict[str, pd.DataFrame]:
-    """The primary tables on the headroom scale: ``beats_trivial`` (TS against the trivial predictor, per task and
-    seed), ``delta_s_task`` / ``_group`` / ``_type`` / ``_all`` (Δs with two-stage intervals, per experiment family)
-    and ``verdicts`` (each claim from its own experiment). ``n_boot`` resamples; ``bootstrap=False``: points only."""
-    profile = profile or str(tidy["profile"].iloc[0])
-    rich, scarce = scale_groups(profile)
-    out: dict[str, pd.DataFrame] = {}
+def headroom_evidence(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True,
+                      reader: Reader = read_per_image) -> tuple[dict[str, Evidence], pd.DataFrame | None]:
+    """The evidence of each experiment family with TS and CG or AU runs (``main``, ``data_scale``), and the
+    beats-trivial table of every experiment's TS runs (None without intervals)."""
     families = {f for f in map(family_of, tidy["experiment"].unique()) if f in ("main", "data_scale")}
     evidence, beats_parts = {}, []
     for fam in sorted(families):
@@ -61,11 +58,25 @@ def headroom_tables(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True,
         have = set(tidy.loc[tidy["experiment"].isin(exps), "paradigm"])
         if REF_PARADIGM not in have or not have & {"clinical", "all"}:
             continue
-        evidence[fam] = two_stage(tidy, fam, n_boot=n_boot, bootstrap=bootstrap)
+        evidence[fam] = two_stage(tidy, fam, bootstrap=bootstrap, reader=reader)
         if bootstrap:
-            beats_parts += [beats_table(tidy, e, n_boot=n_boot) for e in exps
+            beats_parts += [beats_table(tidy, e, n_boot=n_boot, reader=reader) for e in exps
                             if ((tidy["experiment"] == e) & (tidy["paradigm"] == REF_PARADIGM)).any()]
-    beats = pd.concat(beats_parts, ignore_index=True) if beats_parts else None
+    return evidence, (pd.concat(beats_parts, ignore_index=True) if beats_parts else None)
+
+
+def headroom_tables(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True,
+                    profile: str | None = None, reader: Reader = read_per_image) -> dict[str, pd.DataFrame]:
+    """The primary tables on the headroom scale: ``beats_trivial`` (TS against the trivial predictor, per task and
+    seed), ``delta_s_task`` / ``_group`` / ``_type`` / ``_all`` (Δs with intervals from the crossed seed × image
+    model, per experiment family), ``verdicts`` (each claim from its own experiment), ``verdict_sensitivity`` (each
+    verdict at δ/2, δ, 2δ), ``au_consistency`` (descriptive) and ``aa_check`` (TS against TS, with 4+ TS seeds).
+    ``n_boot`` resamples of the beats-trivial intervals; ``bootstrap=False``: points only."""
+    profile = profile or str(tidy["profile"].iloc[0])
+    rich, scarce = scale_groups(profile)
+    deltas = claim_deltas(profile)
+    out: dict[str, pd.DataFrame] = {}
+    evidence, beats = headroom_evidence(tidy, n_boot, bootstrap, reader)
     if beats is not None:
         out["beats_trivial"] = beats
     if evidence:
@@ -73,8 +84,16 @@ def headroom_tables(tidy: pd.DataFrame, n_boot: int, bootstrap: bool = True,
                                                          ignore_index=True))
         for name, by in (("delta_s_group", "group"), ("delta_s_type", "type"), ("delta_s_all", None)):
             out[name] = pd.concat([aggregate_s(ev, by) for ev in evidence.values()], ignore_index=True)
-    out["verdicts"] = verdict_table(evidence.get("main"), evidence.get("data_scale"), rich, scarce, beats,
-                                    provenance(tidy))
+    main, ds = evidence.get("main"), evidence.get("data_scale")
+    out["verdicts"] = verdict_table(main, ds, rich, scarce, beats, provenance(tidy), deltas)
+    out["verdict_sensitivity"] = sensitivity_table(main, ds, rich, scarce, beats, deltas)
+    consistency = au_consistency(main) if bootstrap else pd.DataFrame()
+    if len(consistency):
+        out["au_consistency"] = consistency
+    if bootstrap:
+        aa = aa_check(tidy, rich, scarce, deltas, beats, reader)
+        if len(aa):
+            out["aa_check"] = aa
     return out
 
 

@@ -1,21 +1,28 @@
-"""Negative transfer: a task whose change against TS is below zero with a 95% interval that excludes zero.
+"""Negative transfer: a task whose change against TS is below zero with a Holm-adjusted p-value below 0.05 (Holm
+over the tasks of its comparison; intervals and p-values from ``m2dino.analysis.inference``), the definition
+``delta_s.task_table`` uses for Δs too.
 
 Positive transfer is the mirror image; everything else is ``neutral`` (no evidence either way), and ``no interval``
-where no bootstrap was run.
+where no p-value was computed.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from m2dino.analysis.inference import ALPHA
 
 
 def classify(changes: pd.DataFrame) -> pd.DataFrame:
-    """``changes`` with a ``transfer`` column: negative, positive, neutral or no interval."""
+    """``changes`` (with ``change`` and ``p_holm``) with a ``transfer`` column: negative, positive, neutral or no
+    interval."""
+    if "p_holm" not in changes.columns:
+        raise ValueError("classify needs Holm-adjusted p-values (column p_holm): m2dino.analysis.change.compare")
     out = changes.copy()
-    lab = pd.Series("neutral", index=out.index)
-    lab[(out["change"] < 0) & (out["ci_high"] < 0)] = "negative"
-    lab[(out["change"] > 0) & (out["ci_low"] > 0)] = "positive"
-    lab[out["ci_low"].isna() | out["ci_high"].isna()] = "no interval"
-    out["transfer"] = lab
+    sig = out["p_holm"].to_numpy(float) < ALPHA
+    ch = out["change"].to_numpy(float)
+    out["transfer"] = np.where(out["p_holm"].isna(), "no interval",
+                               np.where(sig & (ch < 0), "negative", np.where(sig & (ch > 0), "positive", "neutral")))
     return out
 
 

@@ -5,7 +5,7 @@ Usage: ``python -m m2dino report profile=demo [n_boot=...]`` (default: the profi
 ``results/<profile>/`` (``results_dir=`` moves the root) and writes every table through
 ``m2dino.analysis.publish.write_report``, the one writer of ``tables/``; tables whose runs are missing are listed,
 not faked. Primary: ``beats_trivial.csv`` (TS against the trivial predictor per task and seed),
-``delta_s_task.csv`` (Δs on the headroom scale with two-stage seed x image intervals and Holm), and ``verdicts.csv``
+``delta_s_task.csv`` (Δs on the headroom scale with crossed seed x image intervals and Holm), and ``verdicts.csv``
 (each claim of the study by its declared test; docs/analysis.md). Secondary: relative changes in % and Δm
 (``m2dino.analysis.delta_m.CONVENTION``).
 """
@@ -26,7 +26,9 @@ SHOWN = {"delta_s_task": ["experiment", "comparison", "task", "group", "type", "
                           "ci_high", "p_holm", "transfer"],
          "delta_s_all": ["experiment", "comparison", "n_tasks", "delta_s", "ci_low", "ci_high", "mde", "n_seeds"],
          "delta_s_type": ["experiment", "comparison", "type", "n_tasks", "delta_s", "ci_low", "ci_high"],
-         "verdicts": ["claim", "grade", "experiment", "estimate", "ci_low", "ci_high", "mde", "verdict"],
+         "verdicts": ["claim", "grade", "experiment", "estimate", "ci_low", "ci_high", "mde", "delta", "verdict"],
+         "verdict_sensitivity": None, "aa_check": ["level", "name", "estimate", "ci_low", "ci_high", "p", "p_holm",
+                                                   "verdict", "flagged", "flagged_holm"],
          "task_change": ["comparison", "task", "group", "type", "change", "ci_low", "ci_high", "n_seeds"],
          "group_change": None, "type_change": None, "delta_m": None, "delta_m_by_type": None,
          "negative_transfer_by_type": None, "study_vs_ours": ["what", "task", "group", "paradigm_label", "study",

@@ -1,6 +1,6 @@
-"""Bootstrap over test images: a 95% confidence interval of a task's primary metric, the paired difference and
-relative change between two models scored on the same images, and the draws of the two-stage (seed, then image)
-bootstrap that ``m2dino.analysis.delta_s`` builds its intervals from.
+"""Bootstrap over the test images of ONE run: a 95% confidence interval of a task's primary metric, and the paired
+difference and relative change between two models scored on the same images (the beats-trivial criterion, the
+backbone probes). Intervals over several seeds count the seeds and the images together: ``m2dino.analysis.inference``.
 
 Resamples are drawn once as an index matrix [n_boot, N] (numpy ``default_rng(seed)``), turned into draw counts, and
 every resample's metric is computed at once (:func:`m2dino.metrics.evaluate.primary_resampled`).
@@ -56,6 +56,11 @@ def align(task_id: str, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFra
     """The per-image tables of one task, sorted by ``image_path``, after checking that they cover the same images
     (so that a resample draws the same images from each: pairing)."""
     ref_name, ref_df = next(iter(tables.items()))
+    paths = {k: df["image_path"].to_numpy() for k, df in tables.items()}
+    first = paths[ref_name]
+    if len(first) and (first[1:] > first[:-1]).all() and all(  # already sorted, unique and equal: nothing to do
+            len(p) == len(first) and (p == first).all() for p in paths.values()):
+        return {k: df.reset_index(drop=True) for k, df in tables.items()}
     for name, df in tables.items():
         if df["image_path"].duplicated().any():
             raise ValueError(f"{name} per-image table of task {task_id} repeats image paths")
@@ -89,9 +94,10 @@ def paired_difference(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, 
     task = get_task(task_id)
     tabs = align(task_id, {"reference": df_ref, "new": df_new})
     boot = paired_resamples(task_id, tabs, draw_counts(len(tabs["new"]), n_boot, seed))
+    ones = np.ones((1, len(tabs["new"])))  # the point values by the same (vectorised) computation as the resamples
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ref, new = primary_from_per_image(task_id, tabs["reference"]), primary_from_per_image(task_id, tabs["new"])
+        ref, new = (float(primary_resampled(task_id, tabs[k], ones)[0]) for k in ("reference", "new"))
     lo, hi = _interval(task.direction * (boot["new"] - boot["reference"]))
     return {"diff": float(task.direction * (new - ref)), "ci_low": lo, "ci_high": hi, "n": len(tabs["new"]),
             "ref": ref, "new": new}
@@ -110,28 +116,6 @@ def beats_trivial(task_id: str, model: pd.DataFrame, trivial: pd.DataFrame, n_bo
     d = paired_difference(task_id, trivial, model, n_boot=n_boot, seed=seed)
     return {"model": d["new"], "trivial": d["ref"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
             "beats": bool(np.isfinite(d["ci_low"]) and d["ci_low"] > 0)}
-
-
-def seed_draws(n_seeds: int, n_boot: int, seed: int = 0) -> np.ndarray:
-    """First stage of the two-stage bootstrap: [n_boot, n_seeds] indices of the seeds drawn (with replacement) in
-    each replicate. One matrix is shared by every task and paradigm of an experiment, so that tasks trained in one
-    model (a CG or AU unit of one seed) move together, as they are not independent."""
-    if n_seeds < 1:
-        raise ValueError("the two-stage bootstrap needs at least one seed")
-    return np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
-
-
-def two_stage_combine(per_seed: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Second stage joined to the first: ``per_seed`` [K, B, K] holds seed k's statistic on image resample (b, slot i)
-    (an independent image resample for every slot, so a seed drawn twice gets two image resamples); ``draws`` [B, K]
-    the seeds drawn. Replicate b is the mean over slots i of ``per_seed[draws[b, i], b, i]``."""
-    k, b, slots = per_seed.shape
-    if draws.shape != (b, slots) or slots != k:
-        raise ValueError(f"per-seed replicates {per_seed.shape} do not match seed draws {draws.shape}")
-    picked = per_seed[draws, np.arange(b)[:, None], np.arange(slots)[None, :]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(picked, axis=1)
 
 
 def paired_bootstrap_change(task_id: str, df_ref: pd.DataFrame, df_new: pd.DataFrame, n_boot: int = 1000,

@@ -142,14 +142,19 @@ def primary_from_per_image(task_id: str, df: pd.DataFrame) -> float:
     return float(df[col].mean())
 
 
+def probabilities(df: pd.DataFrame, num_classes: int) -> np.ndarray:
+    """The ``p0`` .. ``p{C-1}`` columns as an [N, C] array (column by column: much faster than a column list)."""
+    return np.column_stack([df[c].to_numpy(dtype=np.float64) for c in prob_columns(num_classes)])
+
+
 def primary_resampled(task_id: str, df: pd.DataFrame, weights: np.ndarray) -> np.ndarray:
     """The primary metric on many resamples at once: row b of ``weights`` [B, N] counts how often each row of
     ``df`` is drawn. Vectorised (one matrix product for means, a rank formula for AUC)."""
     task = get_task(task_id)
     if task.primary_metric == "auc":
-        cols = prob_columns(task.num_classes)
-        _require(df, ["label", *cols], task_id)
-        return classification.auc_weighted(df["label"].to_numpy(dtype=np.int64), df[cols].to_numpy(dtype=np.float64), weights)
+        _require(df, ["label", *prob_columns(task.num_classes)], task_id)
+        return classification.auc_weighted(df["label"].to_numpy(dtype=np.int64), probabilities(df, task.num_classes),
+                                           weights)
     col = MEAN_COLUMN[task.primary_metric]
     _require(df, [col], task_id)
     return weights @ df[col].to_numpy(dtype=np.float64) / weights.sum(1)

@@ -4,9 +4,9 @@ from task affinity (``affinity``). It sits above both ``m2dino.train``, which it
 which only reads finished runs and is handed the runs table of :func:`current`; the notebooks and the CLI call it.
 """
 from m2dino.study.affinity import affinity_groups
-from m2dino.study.plans import (baseline_command, baseline_runs, data_scale_plan, data_scale_runs, main_plan,
+from m2dino.study.plans import (aa_runs, baseline_command, baseline_runs, data_scale_plan, data_scale_runs, main_plan,
                                 side_runs, study_plans)
 from m2dino.study.schedule import current, ensure_plans, ensure_runs
 
-__all__ = ["affinity_groups", "baseline_command", "baseline_runs", "current", "data_scale_plan", "data_scale_runs", "ensure_plans",
+__all__ = ["aa_runs", "affinity_groups", "baseline_command", "baseline_runs", "current", "data_scale_plan", "data_scale_runs", "ensure_plans",
            "ensure_runs", "main_plan", "side_runs", "study_plans"]

@@ -140,6 +140,17 @@ def probe_plan(epochs: int, every: int, tasks: Sequence[str] | None = None) -> l
              f"train.affinity.experiments=[{PROBE_EXPERIMENT}]", *extra]]
 
 
+def aa_runs(profile: str) -> tuple[list[list[str]], list[int]]:
+    """The TS-only seeds of the A/A check (``aa_extra_seeds``, on the tasks of ``aa_tasks``; conf/analysis.yaml), as
+    a plan and its seeds: with the profile's seeds they make the 4+ TS seeds the check splits in two arms
+    (``m2dino.analysis.aa_check``). No seeds: an empty plan."""
+    st = settings(profile)
+    seeds = [int(s) for s in (st.aa_extra_seeds or [])]
+    if not seeds:
+        return [], []
+    return [["paradigm=single", *([f"tasks={_task_list(st.aa_tasks)}"] if st.aa_tasks else [])]], seeds
+
+
 def data_scale_runs(profile: str) -> list[list[str]]:
     """The data-scale plan as the profile's analysis settings ask (fractions, groups, AU tasks)."""
     st = settings(profile)
@@ -149,8 +160,8 @@ def data_scale_runs(profile: str) -> list[list[str]]:
 
 def study_plans(profile: str) -> list[tuple[Plan, Seeds]]:
     """What the study's tables read (notebooks 06-09): the main experiment, the side runs and the data-scale
-    experiment, each with its seeds. Notebook 03 trains them all in one pool, so the cores stay busy to the end."""
-    return [(main_plan(), None), side_runs(profile), (data_scale_runs(profile), None)]
+    experiment, the A/A check's TS-only seeds, each with its seeds. Notebook 03 trains them all in one pool, so the cores stay busy to the end."""
+    return [(main_plan(), None), side_runs(profile), (data_scale_runs(profile), None), aa_runs(profile)]
 
 
 def affinity_grouping_file(profile: str, extra: Sequence[str] = ()) -> Path:
@@ -169,7 +180,8 @@ def profile_plans(profile: str, extra: Sequence[str] = ()) -> list[tuple[Plan, S
     """Every plan a reproduction of ``profile`` can run, with its seeds: the study's plans, the challenge baseline
     (even where it is an opt-in: it is judged when it is there) and, once notebook 10 has found them, CG on the
     affinity groups. What :func:`m2dino.study.schedule.current` judges against today's configs."""
-    plans = [(main_plan(), None), side_runs(profile, baseline=True), (data_scale_runs(profile), None)]
+    plans = [(main_plan(), None), side_runs(profile, baseline=True), (data_scale_runs(profile), None),
+             aa_runs(profile)]
     grouping = affinity_grouping_file(profile, extra)
     if grouping.is_file():
         plans.append(affinity_groups_runs(profile, grouping))
