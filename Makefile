@@ -9,6 +9,9 @@ OUTDIR := $(abspath results/$(PROFILE)/notebooks)
 # torch 2.14.1/torchvision 0.29.1 lie on this project's build machines' disk; elsewhere pip picks any release >= the
 # floors in pyproject.toml. Override TORCH_PINS= to let pip choose.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+# make test's pytest workers (pytest-xdist) for tests/, one test file per worker at a time; the notebooks, which build
+# on each other's results/smoke, then run in order in one process.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup reproduce test lab clean readme-figures rehearse
 
@@ -38,7 +41,8 @@ reproduce: setup
 test: setup
 	@$(PY) -c "import sys, m2dino.lab as lab; sys.exit(lab.chromium() is None)" \
 	  || echo "make test: NO CHROMIUM FOUND (apt-get install chromium, or set M2DINO_CHROMIUM): the JupyterLab and report browser tests (tests/test_ui_*.py) will be SKIPPED"
-	M2DINO_PROFILE=smoke $(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+	M2DINO_PROFILE=smoke $(PY) -m pytest tests -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+	M2DINO_PROFILE=smoke $(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider
 
 # The paper run rehearsed on CPU at full model and input size with tiny counts (m2dino/checks/rehearse.py; tens of
 # minutes on a 2-core CPU).

@@ -8,6 +8,9 @@ os.environ.setdefault("M2DINO_PROFILE", "smoke")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Under pytest-xdist (make test's first pass), each worker's torch gets its share of the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
 
 
 @pytest.fixture(scope="module")
