@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException

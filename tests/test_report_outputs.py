@@ -1,7 +1,6 @@
 """The HTML report of a reproduction and the README's figure copies, built from small fixtures (no browser)."""
 import base64
 import io
-import json
 
 import matplotlib
 

@@ -25,7 +25,7 @@ def _best_of(fn, repeat: int = 3) -> float:
 
 def run(cfg) -> dict:
     rng = np.random.default_rng(0)
-    n, n_boot, out = 300, 1000, {}
+    n, out = 300, {}
     _, mre = score_task("FUGC", list(rng.normal(50, 10, (n, 2, 2))), list(rng.normal(50, 10, (n, 2, 2))))
     out["ci_mean_metric_s (300 images, 1000 resamples)"] = round(_best_of(lambda: bootstrap_ci("FUGC", mre)), 4)
     out["paired_change_mean_metric_s"] = round(_best_of(lambda: paired_bootstrap_change("FUGC", mre, mre)), 4)

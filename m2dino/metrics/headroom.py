@@ -17,7 +17,6 @@ metrics, so that the trainer's result tables and the analysis use the same funct
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from m2dino.registry import get_task
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from m2dino.synth.anatomy.common import ECHO_JITTER_DB, acquisition, contrast, wall
-from m2dino.synth.scene import (BLOOD, BONE, FLUID, SOFT, Blob, DepthBand, Polyline, Scene, Tissue,
+from m2dino.synth.scene import (BLOOD, BONE, FLUID, Blob, DepthBand, Polyline, Scene, Tissue,
                                 jitter, ring)
 from m2dino.synth.geometry import from_depth_lateral
 
