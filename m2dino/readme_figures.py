@@ -23,7 +23,7 @@ from m2dino.paths import FIGURES, REPO, RESULTS
 
 KEY_FIGURES = {
     "task_change_vs_ts": "Per-task change of the clinical-group (CG) and all-task (AU) models against task-specific "
-                         "models (TS), with paired-bootstrap 95% CIs.",
+                         "models (TS), with 95% CIs over seeds and test images.",
     "study_vs_ours_group_change": "Group-level change against TS: the study's reported values [S] beside ours.",
     "guideline_derived_vs_study": "The aggregation guideline derived from our runs, next to the study's.",
 }

@@ -403,7 +403,7 @@ def read_per_image(path: Path, task: str, name: str = PER_IMAGE) -> pd.DataFrame
     f = Path(path) / name
     _note(path)
     if not f.exists():
-        raise FileNotFoundError(f"{f}: no per-image table (needed for paired bootstrap CIs)")
+        raise FileNotFoundError(f"{f}: no per-image table (needed for the intervals over seeds and images)")
     df = pd.read_csv(f)
     if "task" not in df.columns:
         raise ValueError(f"{f}: no 'task' column")

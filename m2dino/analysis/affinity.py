@@ -10,8 +10,8 @@ estimator (TAG's lookahead, or the gradient cosine), averaged over the measured 
   in advance when ``P_j < 0``: the others' steps raise its loss on average.
 - **Checked against the runs.** Spearman's rank correlation between P and the measured per-task transfer, with a
   bootstrap interval over tasks, and the share of negative-transfer tasks that were flagged. The measured transfer is
-  Δs from ``tables/delta_s_task.csv`` when that table exists, else the relative change against TS (percent, paired
-  bootstrap, ``m2dino.analysis.change``); the tables say which in ``measure``.
+  Δs from ``tables/delta_s_task.csv`` when that table exists, else the relative change against TS (percent, intervals
+  over seeds and images, ``m2dino.analysis.change``); the tables say which in ``measure``.
 - **Groups from data.** Average-linkage clustering of the symmetrised affinity into as many groups as the clinical
   grouping has, written as a grouping config to ``results/<profile>/groupings/affinity.yaml``; CG is trained on it as
   ``experiment=affinity_groups/<hash>`` (the hash of the groups, so a new grouping never overwrites the runs of an
@@ -138,7 +138,7 @@ def predictions(matrices: Mapping[str, pd.DataFrame], weights: pd.Series | None 
 
 def measured_transfer(tidy: pd.DataFrame, tables_dir: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Measured per-task transfer of CG and AU against TS in the main experiment: Δs from ``delta_s_task.csv`` when
-    present, else the relative change (percent) with its paired-bootstrap interval. Columns: paradigm, task, type,
+    present, else the relative change (percent) with its interval over seeds and images. Columns: paradigm, task, type,
     group, measured, ci_low, ci_high, negative_transfer, measure."""
     path = Path(tables_dir) / "delta_s_task.csv"
     if path.exists():

@@ -236,7 +236,9 @@ def design_mde(records: list[Record], key: str, alpha: float) -> float:
     got = [r.terms[key] for r in records if key in r.terms]
     if not got or not got[0]:
         return np.nan
-    n = min(len(t) for t in got)
+    n = len(got[0])
+    if any(len(t) != n for t in got):  # the terms are averaged position by position: every draw must list the same
+        raise ValueError(f"{key}: the draws' variance terms differ in number ({sorted({len(t) for t in got})})")
     mean_terms = [(float(np.mean([t[j][0] for t in got])), got[0][j][1]) for j in range(n)]
     var, df = satterthwaite(mean_terms)
     return mde(float(np.sqrt(var)), df, alpha)

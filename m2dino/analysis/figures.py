@@ -18,7 +18,7 @@ from m2dino.registry import TASK_TYPES, all_tasks
 
 FIGURE_NAMES = {
     "delta_s_vs_ts": "per-task Δs of CG and AU against TS (headroom scale), 95% CIs over seeds and images, coloured by Holm",
-    "task_change_vs_ts": "per-task change of CG and AU against TS, with paired-bootstrap 95% CIs",
+    "task_change_vs_ts": "per-task change of CG and AU against TS, with 95% CIs over seeds and images",
     "group_change_vs_ts": "mean change against TS per clinical group",
     "type_change_vs_ts": "mean change against TS per task type, and Δm",
     "study_vs_ours_group_change": "the study's group-level changes [S] next to ours",
@@ -102,8 +102,8 @@ def plot_change_bars(changes: pd.DataFrame, title: str, label: str) -> plt.Figur
     ax.set_xlabel("relative change of the primary metric vs TS (%, positive = better; MRE inverted)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    _caption(fig, f"Ours: {label}. Bars: mean over seeds; whiskers: paired bootstrap 95% CI over test images; "
-                  "black dot: negative transfer (CI below 0).")
+    _caption(fig, f"Ours: {label}. Bars: mean over seeds; whiskers: 95% CI over seeds and test "
+                  "images (crossed model); black dot: negative transfer (Holm-adjusted p < 0.05, change below 0).")
     fig.tight_layout()
     return fig
 

@@ -202,7 +202,9 @@ def satterthwaite(terms: Sequence[tuple[float, float]]) -> tuple[float, float]:
 
 def anova_terms(y: np.ndarray) -> list[tuple[float, float]]:
     """The image terms of Var(ȳ) for one image set: MS_image/(K n) and −MS_resid/(K n) with their degrees of freedom,
-    or none when the image variance estimate is below 0 (clipped at 0); with K = 1, Var over images / n."""
+    both 0 when the image variance estimate is below 0 (clipped at 0: a 0 term adds nothing to the variance or to
+    Satterthwaite's df, and keeps the list the same length for every draw, which the calibration's design MDE averages
+    term by term); with K = 1, Var over images / n."""
     k, n = y.shape
     if n < 2:
         return []
@@ -213,7 +215,7 @@ def anova_terms(y: np.ndarray) -> list[tuple[float, float]]:
     resid = y - y.mean(1, keepdims=True) - col[None, :] + y.mean()
     ms_res = float((resid ** 2).sum()) / ((k - 1) * (n - 1))
     if ms_img <= ms_res:
-        return []
+        return [(0.0, n - 1.0), (0.0, (k - 1.0) * (n - 1.0))]
     return [(ms_img / (k * n), n - 1.0), (-ms_res / (k * n), (k - 1.0) * (n - 1.0))]
 
 
