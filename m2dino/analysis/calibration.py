@@ -426,10 +426,11 @@ def demo_regime(base: Regime, tables_dir: Path = RESULTS / "demo" / "tables") ->
     return base, f"from conf/analysis.yaml (no {path} with variance components)"
 
 
-def setup_from_config(small: bool = False, workers: int | None = None,
-                      replicates: int | None = None) -> tuple[Setup, str]:
+def setup_from_config(small: bool = False, workers: int | None = None, replicates: int | None = None,
+                      ks: Sequence[int] | None = None) -> tuple[Setup, str]:
     """The :class:`Setup` of ``conf/analysis.yaml: calibration`` (its ``small`` block for ``small=True``), on the demo
-    profile's design (data-scale fractions and groups, data-rich and data-scarce groups)."""
+    profile's design (data-scale fractions and groups, data-rich and data-scarce groups); ``replicates`` and ``ks``
+    replace the config's (every world's replicates; the seed counts)."""
     from m2dino.analysis.settings import settings
 
     demo = settings("demo")
@@ -447,7 +448,7 @@ def setup_from_config(small: bool = False, workers: int | None = None,
     tasks = tuple(opts["tasks"]) if opts.get("tasks") else tuple(t.id for t in all_tasks())
     n_workers = workers if workers is not None else (opts.get("workers") or os.cpu_count() or 1)
     reps = int(replicates) if replicates else None
-    return Setup(ks=tuple(int(x) for x in opts["ks"]), n_images=int(opts["n_images"]), tasks=tasks,
+    return Setup(ks=tuple(int(x) for x in (ks or opts["ks"])), n_images=int(opts["n_images"]), tasks=tasks,
                  fractions=tuple(float(f) for f in demo.data_scale_fractions),
                  scale_groups=tuple(demo.data_scale_groups), rich=tuple(demo.data_rich_groups),
                  scarce=tuple(demo.data_scarce_groups), regimes=tuple(regimes),

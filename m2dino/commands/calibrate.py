@@ -1,6 +1,6 @@
 """Simulation-based calibration of the inference behind every interval, p-value, MDE and verdict.
 
-Usage: ``python -m m2dino calibrate [small=true] [workers=N] [replicates=N] [out=DIR]``.
+Usage: ``python -m m2dino calibrate [small=true] [workers=N] [replicates=N] [ks=[3,5]] [out=DIR]``.
 
 Simulated results with known true effects, on the demo's design (K = 3 and 5 seeds, 128 test images per task shared
 by every seed and paradigm, 27 tasks in their clinical groups, the data-scale fractions), in three variance regimes
@@ -32,13 +32,15 @@ def main(argv: list[str]) -> int:
     small, argv = pop_option(argv, "small", "false")
     workers, argv = pop_option(argv, "workers", "")
     replicates, argv = pop_option(argv, "replicates", "")
+    ks, argv = pop_option(argv, "ks", "")
     out, argv = pop_option(argv, "out", "")
     if argv:
-        print(f"calibrate: unknown options {argv} (small=, workers=, replicates=, out=)")
+        print(f"calibrate: unknown options {argv} (small=, workers=, replicates=, ks=, out=)")
         return 2
     setup, source = setup_from_config(small=small.lower() in ("1", "true", "yes"),
                                       workers=int(workers) if workers else None,
-                                      replicates=int(replicates) if replicates else None)
+                                      replicates=int(replicates) if replicates else None,
+                                      ks=[int(k) for k in ks.strip("[]").split(",") if k.strip()] if ks else None)
     load0 = os.getloadavg()
     print(f"calibrate: K {list(setup.ks)}, {setup.n_images} images, {len(setup.tasks)} tasks, fractions "
           f"{list(setup.fractions)}; regimes " + ", ".join(
