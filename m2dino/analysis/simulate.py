@@ -118,19 +118,17 @@ class Simulated:
         tidy = self.tidy
         for run_dir, rows in tidy[tidy["paradigm"] != TRIVIAL].groupby("run_dir", sort=False):
             d = profile_root / Path(run_dir)
-            d.mkdir(parents=True, exist_ok=True)
+            rc = OmegaConf.create({"experiment": str(rows["experiment"].iloc[0]), "seed": int(rows["seed"].iloc[0]),
+                                   "tasks": sorted(set(rows["task"])), "data": {"source": "simulation"}})
+            runs.start(d, rc)  # a run folder's life as m2dino.runs owns it: config and STARTED, tables, DONE last
             triv = tidy[(tidy["paradigm"] == TRIVIAL) & (tidy["experiment"] == rows["experiment"].iloc[0])
                         & (tidy["seed"] == rows["seed"].iloc[0]) & tidy["task"].isin(rows["task"])]
             out = pd.concat([rows, triv.assign(unit=TRIVIAL)], ignore_index=True)[list(METRICS_COLUMNS)]
-            out.to_csv(d / "metrics.csv", index=False)
+            runs.write_table(d, runs.METRICS, out)
             for name in (PER_IMAGE, PER_IMAGE_TRIVIAL):
                 tabs = self.tables.get((run_dir, name))
                 if tabs:
-                    pd.concat([t.assign(task=k) for k, t in tabs.items()], ignore_index=True).to_csv(d / name,
-                                                                                                    index=False)
-            rc = OmegaConf.create({"experiment": str(rows["experiment"].iloc[0]), "seed": int(rows["seed"].iloc[0]),
-                                   "data": {"source": "simulation"}})
-            OmegaConf.save(rc, d / runs.CONFIG)
+                    runs.write_table(d, name, pd.concat([t.assign(task=k) for k, t in tabs.items()], ignore_index=True))
             runs.mark_done(d, rc)  # finished under its own config, as m2dino.runs judges a folder outside every plan
         return profile_root
 
