@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from m2dino.analysis.inference import task_resamples
+from m2dino.analysis.inference import percentile_interval, task_resamples
 MIN_TASKS = 3  # fewer tasks than this give no "clear" recommendation: a bootstrap over 2 is noise
 PARADIGM_NAME = {"single": "single (TS)", "clinical": "clinical-group (CG)", "all": "all-task (AU)"}
 
@@ -67,8 +67,8 @@ def _boot(df: pd.DataFrame, stat: Callable[[Cols, np.ndarray], float], n_boot: i
             vals.append(v)
     if len(vals) < n_boot // 2:
         return point, np.nan, np.nan
-    lo, hi = np.percentile(vals, [2.5, 97.5])
-    return point, float(lo), float(hi)
+    lo, hi = percentile_interval(np.array(vals))
+    return point, lo, hi
 
 
 def _wmean(x: np.ndarray, w: np.ndarray) -> float:

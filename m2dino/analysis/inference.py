@@ -200,6 +200,14 @@ def satterthwaite(terms: Sequence[tuple[float, float]]) -> tuple[float, float]:
     return var, float(var * var / den)
 
 
+def mean_squares(y: np.ndarray) -> tuple[float, float, float]:
+    """MS_seed, MS_image and MS_resid of the two-way ANOVA without replication of pseudo-values [K, n] (K, n ≥ 2)."""
+    k, n = y.shape
+    row, col = y.mean(1), y.mean(0)
+    ms_res = float(((y - row[:, None] - col[None, :] + y.mean()) ** 2).sum()) / ((k - 1) * (n - 1))
+    return n * float(np.var(row, ddof=1)), k * float(np.var(col, ddof=1)), ms_res
+
+
 def anova_terms(y: np.ndarray) -> list[tuple[float, float]]:
     """The image terms of Var(ȳ) for one image set: MS_image/(K n) and −MS_resid/(K n) with their degrees of freedom,
     both 0 when the image variance estimate is below 0 (clipped at 0: a 0 term adds nothing to the variance or to
@@ -208,12 +216,9 @@ def anova_terms(y: np.ndarray) -> list[tuple[float, float]]:
     k, n = y.shape
     if n < 2:
         return []
-    col = y.mean(0)
     if k == 1:
         return [(float(np.var(y[0], ddof=1)) / n, n - 1.0)]
-    ms_img = k * float(np.var(col, ddof=1))
-    resid = y - y.mean(1, keepdims=True) - col[None, :] + y.mean()
-    ms_res = float((resid ** 2).sum()) / ((k - 1) * (n - 1))
+    _, ms_img, ms_res = mean_squares(y)
     if ms_img <= ms_res:
         return [(0.0, n - 1.0), (0.0, (k - 1.0) * (n - 1.0))]
     return [(ms_img / (k * n), n - 1.0), (-ms_res / (k * n), (k - 1.0) * (n - 1.0))]
@@ -225,10 +230,7 @@ def variance_components(y: np.ndarray) -> dict[str, float]:
     k, n = y.shape
     if k < 2 or n < 2:
         return {"var_seed": np.nan, "var_image": np.nan, "var_resid": np.nan}
-    row, col = y.mean(1), y.mean(0)
-    ms_seed = n * float(np.var(row, ddof=1))
-    ms_img = k * float(np.var(col, ddof=1))
-    ms_res = float(((y - row[:, None] - col[None, :] + y.mean()) ** 2).sum()) / ((k - 1) * (n - 1))
+    ms_seed, ms_img, ms_res = mean_squares(y)
     return {"var_seed": max((ms_seed - ms_res) / n, 0.0), "var_image": max((ms_img - ms_res) / k, 0.0),
             "var_resid": ms_res}
 
