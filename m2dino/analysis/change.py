@@ -50,11 +50,9 @@ def relative_change(task: str, ref: float, new: float) -> float:
     return float(relative(new, ref, get_task(task).direction)) * 100.0
 
 
-def compare_per_seed(tidy: pd.DataFrame, ref: RunSet, new: RunSet, n_boot: int = 0, seed: int = 0,
-                     bootstrap: bool = False) -> pd.DataFrame:
+def compare_per_seed(tidy: pd.DataFrame, ref: RunSet, new: RunSet) -> pd.DataFrame:
     """Change of ``new`` against ``ref`` for every task and seed present in both (one row each; points only: the
-    intervals are per task, :func:`compare`). ``n_boot``, ``seed`` and ``bootstrap`` are not used (kept for
-    callers)."""
+    intervals are per task, :func:`compare`)."""
     prim = primary_table(tidy)
     a = prim[(prim["experiment"] == ref.experiment) & (prim["paradigm"] == ref.paradigm)]
     b = prim[(prim["experiment"] == new.experiment) & (prim["paradigm"] == new.paradigm)]

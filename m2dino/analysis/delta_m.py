@@ -29,7 +29,7 @@ def delta_m(tidy: pd.DataFrame, new: RunSet, ref: RunSet | None = None, by: str 
     n_seeds, n_tasks, n_tasks_expected.
     """
     ref = ref or RunSet(new.experiment, REF_PARADIGM)
-    per_seed = compare_per_seed(tidy, ref, new, bootstrap=False)
+    per_seed = compare_per_seed(tidy, ref, new)
     keys = ["comparison"] + ([by] if by else [])
     per = (per_seed.groupby(keys + ["seed"], sort=False)
            .agg(delta_m=("change", "mean"), n_tasks=("change", "count")).reset_index())

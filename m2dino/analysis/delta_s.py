@@ -32,6 +32,7 @@ from m2dino.metrics.headroom import task_headroom
 from m2dino.analysis.inference import (ALPHA, Effects, Row, holm, leave_one_out, pseudo_values,
                                        variance_components)
 from m2dino.analysis.tidy import PER_IMAGE, PER_IMAGE_TRIVIAL, TRIVIAL, primary_table, read_per_image
+from m2dino.analysis.transfer import classify
 from m2dino.metrics.bootstrap import align, beats_trivial, relative
 from m2dino.registry import get_task
 
@@ -62,11 +63,10 @@ class Evidence(Effects):
     family: str = "main"
 
 
-def two_stage(tidy: pd.DataFrame, family: str, paradigms: tuple[str, ...] = ("clinical", "all"), n_boot: int = 0,
-              seed: int = 0, bootstrap: bool = True, reader: Reader = read_per_image) -> Evidence:
+def two_stage(tidy: pd.DataFrame, family: str, paradigms: tuple[str, ...] = ("clinical", "all"),
+              bootstrap: bool = True, reader: Reader = read_per_image) -> Evidence:
     """Δs of each paradigm against TS for every task of one experiment family, with per-image pseudo-values
-    (``bootstrap=False``: points only, no per-image table is read). ``n_boot`` and ``seed`` are not used by the
-    crossed model (kept for callers that pass them); ``reader`` reads a run's per-image table."""
+    (``bootstrap=False``: points only, no per-image table is read); ``reader`` reads a run's per-image table."""
     if not isinstance(family, str) or family not in FAMILIES:
         raise PooledEvidenceError(f"family must be one of {FAMILIES} (never both pooled), got {family!r}")
     prim = primary_table(tidy)
@@ -182,12 +182,10 @@ def task_table(ev: Evidence, beats: pd.DataFrame | None = None) -> pd.DataFrame:
         out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
         m = max(int(np.isfinite(out.loc[idx, "p"]).sum()), 1)
         out.loc[idx, "mde"] = [est[i].mde(ALPHA / m) for i in idx]
-    sig = out["p_holm"] < ALPHA
-    out["negative_transfer"] = sig & (out["delta_s"] < 0)
-    out["positive_transfer"] = sig & (out["delta_s"] > 0)
-    out["transfer"] = np.where(out["negative_transfer"], "negative",
-                               np.where(out["positive_transfer"], "positive",
-                                        np.where(out["p_holm"].isna(), "no interval", "neutral")))
+    transfer = classify(out, "delta_s")["transfer"]  # the definition every table of transfer uses
+    out["negative_transfer"] = transfer == "negative"
+    out["positive_transfer"] = transfer == "positive"
+    out["transfer"] = transfer
     ok, reason = ts_beats_everywhere(out, beats)
     out["ts_beats_trivial"] = ok
     zero = ~np.isfinite(out["rel_change_pct"])

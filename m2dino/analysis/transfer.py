@@ -13,14 +13,14 @@ import pandas as pd
 from m2dino.analysis.inference import ALPHA
 
 
-def classify(changes: pd.DataFrame) -> pd.DataFrame:
-    """``changes`` (with ``change`` and ``p_holm``) with a ``transfer`` column: negative, positive, neutral or no
-    interval."""
+def classify(changes: pd.DataFrame, column: str = "change") -> pd.DataFrame:
+    """``changes`` (with the effect in ``column`` and ``p_holm``) with a ``transfer`` column: negative, positive,
+    neutral or no interval."""
     if "p_holm" not in changes.columns:
         raise ValueError("classify needs Holm-adjusted p-values (column p_holm): m2dino.analysis.change.compare")
     out = changes.copy()
     sig = out["p_holm"].to_numpy(float) < ALPHA
-    ch = out["change"].to_numpy(float)
+    ch = out[column].to_numpy(float)
     out["transfer"] = np.where(out["p_holm"].isna(), "no interval",
                                np.where(sig & (ch < 0), "negative", np.where(sig & (ch > 0), "positive", "neutral")))
     return out
