@@ -8,8 +8,9 @@ from scipy.stats import nct
 from scipy.stats import t as t_dist
 from statsmodels.stats.multitest import multipletests
 
-from m2dino.analysis.inference import (ALPHA, Row, combine, holm, holm_levels, jackknife, leave_one_out, mde,
-                                       mde_factor, pseudo_values, satterthwaite, variance_components)
+from m2dino.analysis.inference import (ALPHA, MIN_PRIOR_ROWS, Effects, Row, combine, fit_seed_prior, holm,
+                                       holm_levels, jackknife, leave_one_out, mde, mde_factor, pseudo_values,
+                                       satterthwaite, variance_components)
 from m2dino.metrics.evaluate import primary_resampled, prob_columns
 
 
@@ -144,3 +145,65 @@ def test_mde_is_the_noncentral_t_effect_with_80_percent_power():
 
     for df in np.geomspace(1.0, 5e4, 23):  # the spline against the root search (below 1 df: taken at 1)
         assert mde_factor(df, ALPHA / 12) == pytest.approx(_mde_factor(float(df), ALPHA / 12, 0.8), rel=2e-3)
+
+
+# ---- the seed prior (empirical Bayes across rows) ------------------------------------------------------------------
+
+def _rows(rng, sds, k=3, n=64, models=None, resid=0.1):
+    """Rows with seed SDs ``sds`` (one each), shared image noise ``resid``; ``models[i]``: row i's models."""
+    out = []
+    for i, sd in enumerate(sds):
+        y = rng.normal(0, sd, (k, 1)) + rng.normal(0, resid, (k, n))
+        out.append(Row(tuple(range(k)), y.mean(1), y, f"t{i}", models[i] if models else (f"new{i}", f"ref{i}")))
+    return out
+
+
+def test_the_prior_recovers_a_common_seed_variance_and_a_spread_one():
+    rng = np.random.default_rng(6)
+    same = fit_seed_prior(_rows(rng, [0.05] * 400))
+    want = 0.05 ** 2 + 0.1 ** 2 / 64  # the per-seed mean's variance: seed plus the images' own noise
+    assert same.df > 20 and same.s2(_rows(rng, [0.05])[0]) == pytest.approx(want, rel=0.15)
+    # variances drawn from a scaled inverse chi-square with 6 df: d0 is found near 6
+    s2 = 0.05 ** 2 * 6 / rng.chisquare(6, 400)
+    spread = fit_seed_prior(_rows(rng, np.sqrt(s2), resid=1e-3))
+    assert 3 < spread.df < 12
+    assert fit_seed_prior(_rows(rng, [0.05] * (MIN_PRIOR_ROWS - 1))) is None
+
+
+def test_the_prior_moderates_each_seed_variance_toward_it():
+    rng = np.random.default_rng(7)
+    rows = _rows(rng, np.sqrt(0.05 ** 2 * 8 / rng.chisquare(8, 60)))
+    prior = fit_seed_prior(rows)
+    assert np.isfinite(prior.df)
+    lo = min(rows, key=lambda r: np.var(r.points, ddof=1))
+    hi = max(rows, key=lambda r: np.var(r.points, ddof=1))
+    own_lo, own_hi = (float(np.var(r.points, ddof=1)) for r in (lo, hi))
+    for row, own in ((lo, own_lo), (hi, own_hi)):
+        p = prior.prior_variance([row], [1.0])
+        s2, df = prior.moderate(own, 2.0, [row], [1.0])
+        assert min(own, p) < s2 < max(own, p) and df == pytest.approx(prior.df + 2.0)
+        assert s2 == pytest.approx((prior.df * p + 2 * own) / (prior.df + 2))
+    # through Effects: the low row's interval is the moderated one, wider than without the prior
+    eff = Effects(pd.DataFrame({"delta_s": [r.points.mean() for r in rows]}), rows)
+    i = next(j for j, r in enumerate(rows) if r is lo)
+    assert eff.estimate({i: 1.0}).se > combine([lo], [1.0]).se and eff.estimate({i: 1.0}).df > 4
+
+
+def test_rows_that_share_a_model_pool_their_correlation_and_count_as_fewer():
+    rng = np.random.default_rng(8)
+    k, n, units, m = 3, 64, 20, 5
+    rows = []
+    for u in range(units):
+        unit = rng.normal(0, 0.05, (k, 1))  # one CG model per seed: every row of the unit moves with it
+        for i in range(m):
+            y = unit + rng.normal(0, 0.05, (k, 1)) + rng.normal(0, 0.02, (k, n))
+            rows.append(Row(tuple(range(k)), y.mean(1), y, f"t{u}.{i}", (f"cg/u{u}", f"ts/t{u}.{i}")))
+    prior = fit_seed_prior(rows)
+    assert 0.3 < prior.rho[(0, 0)] < 0.7 and (1, 1) not in prior.rho  # true 0.5
+    independent = fit_seed_prior([Row(r.seeds, r.points, r.x, r.images, (f"a{j}", f"b{j}"))
+                                  for j, r in enumerate(rows)])
+    assert prior.df < independent.df or not np.isfinite(independent.df)  # correlated rows count as fewer
+    unit0 = rows[:m]
+    mean = [1.0 / m] * m
+    alone = sum(prior.s2(r) for r in unit0) / m ** 2
+    assert prior.prior_variance(unit0, mean) > 2 * alone  # the shared part does not average away

@@ -91,7 +91,8 @@ def compare(tidy: pd.DataFrame, ref: RunSet, new: RunSet, bootstrap: bool = True
                        "seeds": ",".join(map(str, seeds)), "ref_value": float(d["ref_value"].mean()),
                        "new_value": float(d["new_value"].mean()), "n_train": float(d["n_train"].mean()),
                        "n_test": float(d["n_test"].mean())})
-        rows.append(Row(seeds, ch, x, str(key[5])))
+        models = tuple(str(Path(str(d[c].iloc[0])).parent) for c in ("new_run_dir", "ref_run_dir"))
+        rows.append(Row(seeds, ch, x, str(key[5]), models))
     eff = Effects(pd.DataFrame(points), rows, "change")
     est = [eff.estimate({i: 1.0}) if rows[i].x is not None else None for i in range(len(rows))]
     ci = np.array([e.interval() if e is not None else (np.nan, np.nan) for e in est]).reshape(-1, 2)

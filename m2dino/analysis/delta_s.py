@@ -23,6 +23,7 @@ import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,10 +95,16 @@ def two_stage(tidy: pd.DataFrame, family: str, paradigms: tuple[str, ...] = ("cl
                     x, images = _pseudo(task, p, seeds, by, cache, reader)
                     point.update(variance_components(x[:, np.isfinite(x).all(0)]))
                 rows.append(point)
-                ev_rows.append(Row(tuple(seeds), point.pop("_per_seed"), x, images))
+                ev_rows.append(Row(tuple(seeds), point.pop("_per_seed"), x, images,
+                                   (_model_of(by[p], seeds), _model_of(by[REF_PARADIGM], seeds))))
     if not rows:
         raise ValueError(f"the {family} experiment has no task with runs of TS and one of {list(paradigms)}")
     return Evidence(pd.DataFrame(rows), ev_rows, "delta_s", family)
+
+
+def _model_of(runs: dict[int, tuple], seeds: list[int]) -> str:
+    """The trained model behind per-seed runs: their run folder without the seed (``<paradigm>/<unit>``)."""
+    return str(Path(str(runs[seeds[0]][1])).parent)
 
 
 def _point_row(exp: str, p: str, task: str, seeds: list[int], by: dict[str, dict[int, tuple]]) -> dict:
