@@ -83,3 +83,24 @@ def test_the_command_writes_its_summary_and_exits_by_the_bounds(small, tmp_path,
     worse.loc[worse.index[0], ["value", "ok"]] = [0.5, False]
     monkeypatch.setattr(C, "calibrate", lambda s, log=print: worse)
     assert main(["small=true", f"out={tmp_path}"]) == 1 and "MISSED" in capsys.readouterr().out
+    seen = []
+    monkeypatch.setattr(C, "calibrate", lambda s, log=print: seen.append(s) or fig)
+    assert main(["small=true", "claim_replicates=7", f"out={tmp_path}"]) == 0
+    assert seen[0].claim_replicates == 7 and seen[0].replicates == setup.replicates
+    assert main(["small=true", "bogus=1"]) == 2
+
+
+def test_the_digest_marks_a_missed_bound_and_a_stress_world():
+    from m2dino.analysis.calibration import _figure, digest
+
+    rows: list = []
+    for regime in ("demo", "stress"):
+        _figure(rows, regime, 3, "coverage", "task", (0.95, 0.003, 400), 0)
+        _figure(rows, regime, 3, "fwer", "task", (0.11 if regime == "stress" else 0.04, 0.01, 400), 0)
+        _figure(rows, regime, 3, "agree_when_holds", "cg_rich_gain", (0.85, 0.03, 150), 0)
+    fig = pd.DataFrame(rows)
+    fig.loc[fig["regime"] == "stress", "binding"] = False
+    lines = digest(fig).splitlines()
+    demo, stress = lines[2], lines[3]
+    assert "0.950 ± 0.003" in demo and "**" not in demo and "1 of 1" in demo
+    assert stress.startswith("| stress (stress world, not a bound) | 3 |") and "**0.110 ± 0.010**" in stress

@@ -487,6 +487,36 @@ def markdown(figures: pd.DataFrame) -> str:
     return "\n".join(out) + "\n"
 
 
+DIGEST = (("coverage", "task"), ("coverage", "group mean"), ("coverage", "slope"), ("type_i", "task"),
+          ("fwer", "task"), ("power", "task"))
+CLAIM_FIGURES = ("equivalent_when_null", "agree_when_holds", "disagree_when_fails")
+
+
+def digest(figures: pd.DataFrame) -> str:
+    """One line per regime and K: the inference's figures (value ± MC SE, **bold** where a bound is missed) and the
+    claim rules' worst share, with how many claim figures meet their bound; stress worlds marked."""
+    head = ["regime", "K", "coverage: task", "group mean", "slope", "type-I", "FWER", "power at MDE",
+            "claim rules: lowest share", "claim figures ok"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (regime, k), d in figures[~figures["what"].str.contains("candidate")].groupby(["regime", "k"], sort=False):
+        cells = []
+        for fig, what in DIGEST:
+            r = d[(d["figure"] == fig) & (d["what"] == what)]
+            if r.empty:
+                cells.append("")
+                continue
+            r = r.iloc[0]
+            v = f"{r.value:.3f} ± {r.mc_se:.3f}"
+            cells.append(v if r.ok else f"**{v}**")
+        c = d[d["figure"].isin(CLAIM_FIGURES)]
+        low = c.loc[c["value"].idxmin()] if len(c) else None
+        cells.append(f"{low.value:.2f} ({low.figure}, {low.what})" if low is not None else "")
+        cells.append(f"{int(c['ok'].sum())} of {len(c)}")
+        name = regime if bool(d["binding"].all()) else f"{regime} (stress world, not a bound)"
+        out.append(f"| {name} | {k} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def write_summary(figures: pd.DataFrame, setup: Setup, meta: dict, out_dir: Path = OUT_DIR) -> Path:
     """``summary.json`` (figures, setup, run facts), ``summary.csv`` and ``summary.md`` under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -499,5 +529,5 @@ def write_summary(figures: pd.DataFrame, setup: Setup, meta: dict, out_dir: Path
            "figures": json.loads(figures.to_json(orient="records"))}
     (out_dir / "summary.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
     figures.round(4).to_csv(out_dir / "summary.csv", index=False)
-    (out_dir / "summary.md").write_text(markdown(figures))
+    (out_dir / "summary.md").write_text(digest(figures) + "\n" + markdown(figures))
     return out_dir / "summary.json"

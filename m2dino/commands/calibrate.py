@@ -1,6 +1,7 @@
 """Simulation-based calibration of the inference behind every interval, p-value, MDE and verdict.
 
-Usage: ``python -m m2dino calibrate [small=true] [workers=N] [replicates=N] [ks=[3,5]] [out=DIR]``.
+Usage: ``python -m m2dino calibrate [small=true] [workers=N] [replicates=N] [claim_replicates=N] [ks=[3,5]]
+[out=DIR]`` (``replicates``: every world's; ``claim_replicates``: the claim worlds' only).
 
 Simulated results with known true effects, on the demo's design (K = 3 and 5 seeds, 128 test images per task shared
 by every seed and paradigm, 27 tasks in their clinical groups, the data-scale fractions), in three variance regimes
@@ -15,6 +16,7 @@ Exits 0 when every figure meets its bound (docs/analysis.md, "Calibration"), 1 o
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
@@ -27,24 +29,29 @@ HELP = "check by simulation that intervals cover, tests hold their error rate an
 
 
 def main(argv: list[str]) -> int:
-    from m2dino.analysis.calibration import OUT_DIR, calibrate, markdown, setup_from_config, write_summary
+    from m2dino.analysis.calibration import (OUT_DIR, calibrate, digest, markdown, setup_from_config,
+                                           write_summary)
 
     small, argv = pop_option(argv, "small", "false")
     workers, argv = pop_option(argv, "workers", "")
     replicates, argv = pop_option(argv, "replicates", "")
     ks, argv = pop_option(argv, "ks", "")
+    claim_reps, argv = pop_option(argv, "claim_replicates", "")
     out, argv = pop_option(argv, "out", "")
     if argv:
-        print(f"calibrate: unknown options {argv} (small=, workers=, replicates=, ks=, out=)")
+        print(f"calibrate: unknown options {argv} (small=, workers=, replicates=, claim_replicates=, ks=, out=)")
         return 2
     setup, source = setup_from_config(small=small.lower() in ("1", "true", "yes"),
                                       workers=int(workers) if workers else None,
                                       replicates=int(replicates) if replicates else None,
                                       ks=[int(k) for k in ks.strip("[]").split(",") if k.strip()] if ks else None)
+    if claim_reps:
+        setup = dataclasses.replace(setup, claim_replicates=int(claim_reps))
     load0 = os.getloadavg()
     print(f"calibrate: K {list(setup.ks)}, {setup.n_images} images, {len(setup.tasks)} tasks, fractions "
           f"{list(setup.fractions)}; regimes " + ", ".join(
-              f"{r.name} (seed SD {r.seed_sd:g}, image SD {r.image_sd:g}, interaction SD {r.resid_sd:g})"
+              f"{r.name} (seed SD {r.seed_sd:g}{' median, each task its own' if r.per_task else ''}, image SD "
+              f"{r.image_sd:g}, interaction SD {r.resid_sd:g}{', a stress world' if r.name in setup.stress else ''})"
               for r in setup.regimes) + f"; demo regime {source}")
     print(f"calibrate: {setup.replicates} null, {setup.power_replicates} power and {setup.claim_replicates} "
           f"replicates per claim world, {setup.workers} worker(s); load average {load0[0]:.1f} on "
@@ -58,6 +65,7 @@ def main(argv: list[str]) -> int:
             "demo_regime": source, "small": setup.slack_se > 0}
     path = write_summary(figures, setup, meta, Path(out) if out else OUT_DIR)
     print(markdown(figures))
+    print(digest(figures))
     binding = figures[figures["binding"]]
     bad = binding[~binding["ok"]]
     print(f"calibrate: {len(binding) - len(bad)} of {len(binding)} figures meet their bounds "
