@@ -45,7 +45,8 @@ a trained model count as fewer).
 **What it assumes.** The moderated test is calibrated when the rows' seed variances, after the trend, spread as the
 prior says (the calibration's regimes). A task whose seeds vary far more than its image noise predicts is pulled
 toward the others and tested too liberally: in the calibration's heterogeneous stress world (each task's seed SD its
-own, over a 4-fold range, unrelated to its image noise) the family-wise error is about 0.11. Two remedies measured and
+own, over a 4-fold range, unrelated to its image noise) the family-wise error is 0.09 at K = 3 and 0.06 at
+K = 5 (``calibrate``). Two remedies measured and
 not kept (docs/analysis.md): never lowering a row's own variance held that world near 0.06 but cut the power at
 the printed MDE (0.53); keeping a high variance at the prior's degrees of freedom, between the two, held neither.
 The A/A check (``aa_check.csv``) shows how the machinery behaves on the real runs.
