@@ -77,6 +77,12 @@ def parse_run_path(run_dir: Path, profile_root: Path) -> dict:
             "seed": int(m.group(1))}
 
 
+def model_of(run_dir: Path | str) -> str:
+    """The trained model a run folder belongs to, whatever its seed: ``<profile>/[<experiment>/]<paradigm>/<unit>``
+    (the run folder without its ``seed<k>`` level). Runs of one model on the same seed share their seed effects."""
+    return str(Path(str(run_dir)).parent)
+
+
 def run_dir(cfg: DictConfig, unit: str) -> Path:
     """The run folder of ``unit`` under ``cfg`` (its profile, experiment, paradigm and seed)."""
     return run_path(results_dir(cfg), cfg.paradigm.name, unit, int(cfg.seed), cfg.get("experiment") or MAIN)

@@ -21,6 +21,7 @@ from m2dino.analysis.inference import Effects, Row, holm, jackknife
 from m2dino.analysis.tidy import primary_table, read_per_image
 from m2dino.metrics.bootstrap import align, relative
 from m2dino.registry import get_task
+from m2dino.runs import model_of
 
 REF_PARADIGM = "single"
 PARADIGM_LABEL = {"single": "TS", "clinical": "CG", "all": "AU"}
@@ -91,7 +92,7 @@ def compare(tidy: pd.DataFrame, ref: RunSet, new: RunSet, bootstrap: bool = True
                        "seeds": ",".join(map(str, seeds)), "ref_value": float(d["ref_value"].mean()),
                        "new_value": float(d["new_value"].mean()), "n_train": float(d["n_train"].mean()),
                        "n_test": float(d["n_test"].mean())})
-        models = tuple(str(Path(str(d[c].iloc[0])).parent) for c in ("new_run_dir", "ref_run_dir"))
+        models = tuple(model_of(d[c].iloc[0]) for c in ("new_run_dir", "ref_run_dir"))
         rows.append(Row(seeds, ch, x, str(key[5]), models))
     eff = Effects(pd.DataFrame(points), rows, "change")
     est = [eff.estimate({i: 1.0}) if rows[i].x is not None else None for i in range(len(rows))]

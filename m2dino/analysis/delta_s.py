@@ -23,7 +23,6 @@ import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +35,7 @@ from m2dino.analysis.tidy import PER_IMAGE, PER_IMAGE_TRIVIAL, TRIVIAL, primary_
 from m2dino.analysis.transfer import classify
 from m2dino.metrics.bootstrap import align, beats_trivial, relative
 from m2dino.registry import get_task
+from m2dino.runs import model_of
 
 FAMILIES = ("main", "data_scale")
 Reader = Callable[..., pd.DataFrame]  # (run_dir, task, name=PER_IMAGE) -> per-image table, as read_per_image
@@ -96,15 +96,10 @@ def two_stage(tidy: pd.DataFrame, family: str, paradigms: tuple[str, ...] = ("cl
                     point.update(variance_components(x[:, np.isfinite(x).all(0)]))
                 rows.append(point)
                 ev_rows.append(Row(tuple(seeds), point.pop("_per_seed"), x, images,
-                                   (_model_of(by[p], seeds), _model_of(by[REF_PARADIGM], seeds))))
+                                   tuple(model_of(by[q][seeds[0]][1]) for q in (p, REF_PARADIGM))))
     if not rows:
         raise ValueError(f"the {family} experiment has no task with runs of TS and one of {list(paradigms)}")
     return Evidence(pd.DataFrame(rows), ev_rows, "delta_s", family)
-
-
-def _model_of(runs: dict[int, tuple], seeds: list[int]) -> str:
-    """The trained model behind per-seed runs: their run folder without the seed (``<paradigm>/<unit>``)."""
-    return str(Path(str(runs[seeds[0]][1])).parent)
 
 
 def _point_row(exp: str, p: str, task: str, seeds: list[int], by: dict[str, dict[int, tuple]]) -> dict:

@@ -319,12 +319,10 @@ class SeedPrior:
     df: float
     rho: Mapping[tuple[int, int], float]
     n_rows: int
-    noise: Mapping[int, float] = field(default_factory=dict, repr=False)  # id(row) -> its log image noise, as fitted
 
     def s2(self, row: Row) -> float:
         """s₀² of one row (NaN without per-image values on 2+ seeds)."""
-        c = self.noise.get(id(row))
-        c = _noise(row) if c is None else c
+        c = _noise(row)
         if not np.isfinite(c):
             return np.nan
         shift = 0.0 if not np.isfinite(self.df) else special.digamma(self.df / 2) - np.log(self.df / 2)
@@ -388,9 +386,8 @@ def fit_seed_prior(rows: Sequence[Row]) -> SeedPrior | None:
     when that hardly varies); residual variance − mean ψ'(d_r/2) = ψ'(d₀/2). None with fewer than
     :data:`MIN_PRIOR_ROWS` such rows. ρ by role: Σ cov_ab / Σ S_a S_b over the pairs of rows that share a model in
     those roles (on their common seeds), clipped to [−1, 1]."""
-    noise = {id(r): _noise(r) for r in rows}
     ok = [r for r in rows if r.x is not None and len(r.seeds) > 1 and np.isfinite(r.points).all()
-          and np.isfinite(noise[id(r)])]
+          and np.isfinite(_noise(r))]
     if len(ok) < MIN_PRIOR_ROWS:
         return None
     s2 = np.array([np.var(np.asarray(r.points, float), ddof=1) for r in ok])
@@ -400,7 +397,7 @@ def fit_seed_prior(rows: Sequence[Row]) -> SeedPrior | None:
         return None
     s2 = np.maximum(s2, 1e-4 * float(np.median(pos)))  # a zero variance (identical seeds) has no log: floor it
     e = np.log(s2) - special.digamma(d / 2) + np.log(d / 2)
-    c = np.array([noise[id(r)] for r in ok])
+    c = np.array([_noise(r) for r in ok])
     trend = np.std(c) > TREND_MIN_SPREAD
     a = np.column_stack([np.ones_like(c), c]) if trend else np.ones((len(c), 1))
     coef, *_ = np.linalg.lstsq(a, e, rcond=None)
@@ -415,7 +412,7 @@ def fit_seed_prior(rows: Sequence[Row]) -> SeedPrior | None:
     mean_rho2 = sum(cnt * rho.get(k, 0.0) ** 2 for k, cnt in pairs.items()) / (n * (n - 1) / 2)
     d_pooled = float(d.sum()) / (1 + (n - 1) * mean_rho2) - a.shape[1]
     d0 = float(min(d0, max(d_pooled, 1.0)))
-    return SeedPrior(float(coef[0]), float(coef[1]) if trend else 0.0, d0, rho, n, noise)
+    return SeedPrior(float(coef[0]), float(coef[1]) if trend else 0.0, d0, rho, n)
 
 
 def _pooled_rho(rows: Sequence[Row]) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], int]]:
@@ -427,14 +424,12 @@ def _pooled_rho(rows: Sequence[Row]) -> tuple[dict[tuple[int, int], float], dict
     cov: dict[tuple[int, int], float] = {}
     scale: dict[tuple[int, int], float] = {}
     count: dict[tuple[int, int], int] = {}
-    seen: set[tuple[int, int, int, int]] = set()
-    for members in by_model.values():
+    for members in by_model.values():  # each (row, role) is in one model's list: every pair comes once
         for x in range(len(members)):
             for y in range(x + 1, len(members)):
                 (i, ri), (j, rj) = members[x], members[y]
-                if i == j or (i, j, ri, rj) in seen:
+                if i == j:  # one row with the same model in two roles
                     continue
-                seen.add((i, j, ri, rj))
                 a, b = rows[i], rows[j]
                 common = sorted(set(a.seeds) & set(b.seeds))
                 if len(common) < 2:
