@@ -350,7 +350,7 @@ def calibrate_cell(setup: Setup, regime: Regime, k: int, log: Callable[[str], No
                 share(null, name), slack, binding=False)
     # design MDEs, then the power world (main experiment only)
     targets = {}
-    for key in {kk for r in null for kk in r.terms if kk.startswith(f"task|{MAIN}|")}:
+    for key in sorted({kk for r in null for kk in r.terms if kk.startswith(f"task|{MAIN}|")}):
         _, exp, par, task = key.split("|")
         if not _carriers([task]):  # an AUC's variance moves with its level: its MDE is stated at the null's
             continue

@@ -184,7 +184,7 @@ def simulate(design: Design, regime: Regime, effects: Effects = no_effect, seed:
     persistent = {(p, t): rng.standard_normal(img[t]["shape"]) for t in all_tasks_ for p in ("single", "clinical", "all")}
     for exp, (paradigms, tasks) in design.experiments.items():
         unit_draws = {(p, u, s): rng.standard_normal() for p in paradigms for s in seeds
-                      for u in {UNIT_OF[p](t) for t in tasks}}
+                      for u in sorted({UNIT_OF[p](t) for t in tasks})}
         for p in paradigms:
             for t in tasks:
                 task = get_task(t)
