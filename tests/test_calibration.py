@@ -87,6 +87,9 @@ def test_the_command_writes_its_summary_and_exits_by_the_bounds(small, tmp_path,
     monkeypatch.setattr(C, "calibrate", lambda s, log=print: seen.append(s) or fig)
     assert main(["small=true", "claim_replicates=7", f"out={tmp_path}"]) == 0
     assert seen[0].claim_replicates == 7 and seen[0].replicates == setup.replicates
+    assert main(["small=true", "regimes=[image_dominant]", f"out={tmp_path}"]) == 0
+    assert [r.name for r in seen[1].regimes] == ["image_dominant"]
+    assert main(["small=true", "regimes=[nowhere]"]) == 2 and "known" in capsys.readouterr().out
     assert main(["small=true", "bogus=1"]) == 2
 
 

@@ -1,7 +1,8 @@
 """Simulation-based calibration of the inference behind every interval, p-value, MDE and verdict.
 
 Usage: ``python -m m2dino calibrate [small=true] [workers=N] [replicates=N] [claim_replicates=N] [ks=[3,5]]
-[out=DIR]`` (``replicates``: every world's; ``claim_replicates``: the claim worlds' only).
+[regimes=[demo,...]] [out=DIR]`` (``replicates``: every world's; ``claim_replicates``: the claim worlds' only;
+``regimes``: some of the config's regimes, e.g. the demo's alone after a new demo run).
 
 Simulated results with known true effects, on the demo's design (K = 3 and 5 seeds, 128 test images per task shared
 by every seed and paradigm, 27 tasks in their clinical groups, the data-scale fractions), in three variance regimes
@@ -37,9 +38,11 @@ def main(argv: list[str]) -> int:
     replicates, argv = pop_option(argv, "replicates", "")
     ks, argv = pop_option(argv, "ks", "")
     claim_reps, argv = pop_option(argv, "claim_replicates", "")
+    only, argv = pop_option(argv, "regimes", "")
     out, argv = pop_option(argv, "out", "")
     if argv:
-        print(f"calibrate: unknown options {argv} (small=, workers=, replicates=, claim_replicates=, ks=, out=)")
+        print(f"calibrate: unknown options {argv} (small=, workers=, replicates=, claim_replicates=, ks=, regimes=, "
+              "out=)")
         return 2
     setup, source = setup_from_config(small=small.lower() in ("1", "true", "yes"),
                                       workers=int(workers) if workers else None,
@@ -47,6 +50,13 @@ def main(argv: list[str]) -> int:
                                       ks=[int(k) for k in ks.strip("[]").split(",") if k.strip()] if ks else None)
     if claim_reps:
         setup = dataclasses.replace(setup, claim_replicates=int(claim_reps))
+    if only:
+        names = [n.strip() for n in only.strip("[]").split(",") if n.strip()]
+        known = [r.name for r in setup.regimes]
+        if not names or set(names) - set(known):
+            print(f"calibrate: regimes={only}: unknown regime(s) {sorted(set(names) - set(known))}; known: {known}")
+            return 2
+        setup = dataclasses.replace(setup, regimes=tuple(r for r in setup.regimes if r.name in names))
     load0 = os.getloadavg()
     print(f"calibrate: K {list(setup.ks)}, {setup.n_images} images, {len(setup.tasks)} tasks, fractions "
           f"{list(setup.fractions)}; regimes " + ", ".join(
