@@ -41,14 +41,8 @@ reproduce: setup
 test: setup
 	@$(PY) -c "import sys, m2dino.lab as lab; sys.exit(lab.chromium() is None)" \
 	  || echo "make test: NO CHROMIUM FOUND (apt-get install chromium, or set M2DINO_CHROMIUM): the JupyterLab and report browser tests (tests/test_ui_*.py) will be SKIPPED"
-	M2DINO_PROFILE=smoke $(PY) -m pytest tests -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
-	  --ignore=tests/test_calibration.py
-	@# the small calibration (its own 2-process pool, ~2 min) runs beside the notebooks, which use one core in turn;
-	@# its report is printed after theirs
-	@log=$$(mktemp); M2DINO_PROFILE=smoke $(PY) -m pytest tests/test_calibration.py -p no:cacheprovider >$$log 2>&1 & \
-	  cal=$$!; M2DINO_PROFILE=smoke $(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider; nb=$$?; \
-	  wait $$cal; rc=$$?; echo "--- tests/test_calibration.py (ran beside the notebooks) ---"; cat $$log; rm -f $$log; \
-	  [ $$nb -eq 0 ] && [ $$rc -eq 0 ]
+	M2DINO_PROFILE=smoke $(PY) -m pytest tests -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+	M2DINO_PROFILE=smoke $(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider
 
 # The paper run rehearsed on CPU at full model and input size with tiny counts (m2dino/checks/rehearse.py; tens of
 # minutes on a 2-core CPU).
