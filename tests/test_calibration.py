@@ -89,7 +89,15 @@ def test_the_command_writes_its_summary_and_exits_by_the_bounds(small, tmp_path,
     assert seen[0].claim_replicates == 7 and seen[0].replicates == setup.replicates
     assert main(["small=true", "regimes=[image_dominant]", f"out={tmp_path}"]) == 0
     assert [r.name for r in seen[1].regimes] == ["image_dominant"]
-    assert main(["small=true", "regimes=[nowhere]"]) == 2 and "known" in capsys.readouterr().out
+    monkeypatch.setattr(C, "OUT_DIR", tmp_path / "default")  # a partial run keeps the full run's summary
+    assert main(["small=true", "regimes=[image_dominant]"]) == 0
+    assert (tmp_path / "default" / "regimes_image_dominant" / "summary.json").exists()
+    assert not (tmp_path / "default" / "summary.json").exists()
+    capsys.readouterr()
+    assert main(["small=true", "regimes=[nowhere]"]) == 2
+    assert "unknown regime(s) ['nowhere']" in capsys.readouterr().out
+    for empty in ("regimes=[]", "regimes="):
+        assert main(["small=true", empty]) == 2 and "names no regime" in capsys.readouterr().out
     assert main(["small=true", "bogus=1"]) == 2
 
 

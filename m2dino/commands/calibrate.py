@@ -2,7 +2,8 @@
 
 Usage: ``python -m m2dino calibrate [small=true] [workers=N] [replicates=N] [claim_replicates=N] [ks=[3,5]]
 [regimes=[demo,...]] [out=DIR]`` (``replicates``: every world's; ``claim_replicates``: the claim worlds' only;
-``regimes``: some of the config's regimes, e.g. the demo's alone after a new demo run).
+``regimes``: some of the config's regimes, e.g. the demo's alone after a new demo run; their summary goes to
+``results/calibration/regimes_<names>/`` unless ``out=`` says otherwise, so the full run's summary is kept).
 
 Simulated results with known true effects, on the demo's design (K = 3 and 5 seeds, 128 test images per task shared
 by every seed and paradigm, 27 tasks in their clinical groups, the data-scale fractions), in three variance regimes
@@ -38,7 +39,7 @@ def main(argv: list[str]) -> int:
     replicates, argv = pop_option(argv, "replicates", "")
     ks, argv = pop_option(argv, "ks", "")
     claim_reps, argv = pop_option(argv, "claim_replicates", "")
-    only, argv = pop_option(argv, "regimes", "")
+    only, argv = pop_option(argv, "regimes", None)  # None: every regime; "" or "[]" names none (an error)
     out, argv = pop_option(argv, "out", "")
     if argv:
         print(f"calibrate: unknown options {argv} (small=, workers=, replicates=, claim_replicates=, ks=, regimes=, "
@@ -50,13 +51,19 @@ def main(argv: list[str]) -> int:
                                       ks=[int(k) for k in ks.strip("[]").split(",") if k.strip()] if ks else None)
     if claim_reps:
         setup = dataclasses.replace(setup, claim_replicates=int(claim_reps))
-    if only:
+    out_dir = Path(out) if out else OUT_DIR
+    if only is not None:
         names = [n.strip() for n in only.strip("[]").split(",") if n.strip()]
         known = [r.name for r in setup.regimes]
-        if not names or set(names) - set(known):
+        if not names:
+            print(f"calibrate: regimes={only!r} names no regime; known: {known} (leave regimes= out for all)")
+            return 2
+        if set(names) - set(known):
             print(f"calibrate: regimes={only}: unknown regime(s) {sorted(set(names) - set(known))}; known: {known}")
             return 2
         setup = dataclasses.replace(setup, regimes=tuple(r for r in setup.regimes if r.name in names))
+        if not out:  # a partial run never overwrites the full run's summary
+            out_dir = OUT_DIR / ("regimes_" + "_".join(r.name for r in setup.regimes))
     load0 = os.getloadavg()
     print(f"calibrate: K {list(setup.ks)}, {setup.n_images} images, {len(setup.tasks)} tasks, fractions "
           f"{list(setup.fractions)}; regimes " + ", ".join(
@@ -73,7 +80,7 @@ def main(argv: list[str]) -> int:
             "cpu_count": os.cpu_count(), "load_average_start": round(load0[0], 2),
             "load_average_end": round(os.getloadavg()[0], 2), "machine": platform.processor() or platform.machine(),
             "demo_regime": source, "small": setup.slack_se > 0}
-    path = write_summary(figures, setup, meta, Path(out) if out else OUT_DIR)
+    path = write_summary(figures, setup, meta, out_dir)
     print(markdown(figures))
     print(digest(figures))
     binding = figures[figures["binding"]]
