@@ -16,6 +16,7 @@ import torch
 
 import m2dino.benchmarks as _benchmarks
 from m2dino import atomic
+from m2dino.commands import list_option
 from m2dino.config import load
 from m2dino.paths import RESULTS
 
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> int:
     rest = []
     for a in argv:
         if a.startswith("only="):
-            only = [s.strip() for s in a.split("=", 1)[1].strip("[]").split(",") if s.strip()]
+            only = list_option(a.split("=", 1)[1])
         else:
             rest.append(a)
     cfg = load(rest)

@@ -14,15 +14,12 @@ import sys
 from omegaconf import OmegaConf
 
 from m2dino import atomic
+from m2dino.commands import list_option
 from m2dino.commands.report import pop_option
 from m2dino.config import load
 from m2dino.paths import results_dir
 
 HELP = "choose train.epochs (or another key) on val: the paradigms at each value for one seed (values=[3,4,6])"
-
-
-def _list(raw: str) -> list[str]:
-    return [x.strip() for x in raw.strip("[]").split(",") if x.strip()]
 
 
 def main(argv: list[str]) -> int:
@@ -33,7 +30,7 @@ def main(argv: list[str]) -> int:
     paradigms, argv = pop_option(argv, "paradigms", "[" + ",".join(PARADIGMS) + "]")
     tol, argv = pop_option(argv, "tol", "0.02")
     try:
-        values = sorted({float(x) for x in _list(raw)})
+        values = sorted({float(x) for x in list_option(raw)})
     except ValueError:
         print(f"budget: values={raw!r} is not a list of numbers, e.g. values=[3,4,6]", file=sys.stderr)
         return 2
@@ -44,7 +41,7 @@ def main(argv: list[str]) -> int:
         return 2
     values = sorted(set(values) | {float(current)})
     extra = [a for a in argv if not a.startswith(("profile=", "seed="))]
-    runs = train_values(str(cfg.profile.name), key, values, int(cfg.seed), _list(paradigms), extra=extra,
+    runs = train_values(str(cfg.profile.name), key, values, int(cfg.seed), list_option(paradigms), extra=extra,
                         progress=True)
     table = val_table(runs)
     out = results_dir(cfg) / f"budget_{key}.csv"

@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from m2dino.commands import list_option
 from m2dino.commands.report import pop_option
 
 HELP = "check by simulation that intervals cover, tests hold their error rate and each claim rule can fail both ways"
@@ -48,12 +49,12 @@ def main(argv: list[str]) -> int:
     setup, source = setup_from_config(small=small.lower() in ("1", "true", "yes"),
                                       workers=int(workers) if workers else None,
                                       replicates=int(replicates) if replicates else None,
-                                      ks=[int(k) for k in ks.strip("[]").split(",") if k.strip()] if ks else None)
+                                      ks=[int(k) for k in list_option(ks)] if ks else None)
     if claim_reps:
         setup = dataclasses.replace(setup, claim_replicates=int(claim_reps))
     out_dir = Path(out) if out else OUT_DIR
     if only is not None:
-        names = [n.strip() for n in only.strip("[]").split(",") if n.strip()]
+        names = list_option(only)
         known = [r.name for r in setup.regimes]
         if not names:
             print(f"calibrate: regimes={only!r} names no regime; known: {known} (leave regimes= out for all)")
